@@ -1,0 +1,1 @@
+"""The shared event log: CloudEvents envelope, outbox, log backends, relay and consumers."""

@@ -1,0 +1,26 @@
+"""The interface every log backend offers (SQL now; NATS JetStream can implement the same)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from common.eventlog.envelope import Event, LoggedEvent
+
+
+class EventLog(Protocol):
+    """Append-only, ordered, deduplicated by event id."""
+
+    async def append(
+        self, events: Sequence[Event], *, request_ids: Sequence[str | None] | None = None
+    ) -> int:
+        """Append the events whose ids are new; returns how many were appended."""
+        ...
+
+    async def read(self, *, after: int, limit: int = 500) -> list[LoggedEvent]:
+        """Events after a position, in log order."""
+        ...
+
+    async def head(self) -> int:
+        """The newest position."""
+        ...

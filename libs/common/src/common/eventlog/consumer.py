@@ -1,0 +1,169 @@
+"""Consumers of the log: apply events and advance the checkpoint in one transaction.
+
+A handler failure for one event rolls back only that event's savepoint; the event goes to the
+consumer's dead-letter table with the error class, and the checkpoint moves on (no poison loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.db import unit_of_work
+from common.eventlog.backend import EventLog
+from common.eventlog.envelope import LoggedEvent
+
+logger = logging.getLogger("common.eventlog.consumer")
+Handler = Callable[[AsyncSession, LoggedEvent], Awaitable[None]]
+APPLIED = Counter("eventlog_consumer_applied_total", "Events applied", ["consumer"])
+DEAD = Counter("eventlog_consumer_dead_letters_total", "Events dead-lettered", ["consumer"])
+LAG = Gauge("eventlog_consumer_lag_events", "Log head minus checkpoint", ["consumer"])
+
+
+def consumer_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """The checkpoint and dead-letter tables in a consumer's own database."""
+    checkpoints = Table(
+        "consumer_checkpoints", metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("position", BigInteger, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+    dead_letters = Table(
+        "consumer_dead_letters", metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("position", BigInteger, primary_key=True),
+        Column("event_id", String(36), nullable=False),
+        Column("type", String(200), nullable=False),
+        Column("error", Text, nullable=False),
+        Column("recorded_at", DateTime(timezone=True), nullable=False),
+    )
+    return checkpoints, dead_letters
+
+
+class Consumer:
+    """Reads the log after its checkpoint and hands each event to the handler for its type."""
+
+    def __init__(
+        self, *, name: str, log: EventLog, sessionmaker: async_sessionmaker[AsyncSession],
+        checkpoints: Table, dead_letters: Table, handlers: Mapping[str, Handler],
+        batch_size: int = 500,
+    ) -> None:
+        self.name = name
+        self.log = log
+        self.sessionmaker = sessionmaker
+        self.checkpoints = checkpoints
+        self.dead_letters = dead_letters
+        self.handlers = handlers
+        self.batch_size = batch_size
+
+    async def checkpoint(self, session: AsyncSession) -> int:
+        """The last applied position (0 before the first event)."""
+        value = (
+            await session.execute(
+                select(self.checkpoints.c.position).where(self.checkpoints.c.consumer == self.name)
+            )
+        ).scalar_one_or_none()
+        return int(value or 0)
+
+    async def _save_checkpoint(self, session: AsyncSession, *, old: int, new: int) -> None:
+        now = datetime.now(UTC)
+        if old == 0 and await self._missing(session):
+            await session.execute(
+                insert(self.checkpoints).values(consumer=self.name, position=new, updated_at=now)
+            )
+        else:
+            await session.execute(
+                update(self.checkpoints).where(self.checkpoints.c.consumer == self.name)
+                .values(position=new, updated_at=now)
+            )
+
+    async def _missing(self, session: AsyncSession) -> bool:
+        row = await session.execute(
+            select(self.checkpoints.c.consumer).where(self.checkpoints.c.consumer == self.name)
+        )
+        return row.first() is None
+
+    async def run_once(self) -> int:
+        """Apply one batch in one transaction; returns the number of events read."""
+        async with unit_of_work(self.sessionmaker) as session:
+            # Lock the checkpoint row first (PostgreSQL), so two replicas never apply one batch.
+            if session.bind.dialect.name == "postgresql":
+                await session.execute(
+                    select(self.checkpoints.c.position)
+                    .where(self.checkpoints.c.consumer == self.name).with_for_update()
+                )
+            position = await self.checkpoint(session)
+            batch = await self.log.read(after=position, limit=self.batch_size)
+            for logged in batch:
+                await self._apply(session, logged)
+            if batch:
+                await self._save_checkpoint(session, old=position, new=batch[-1].position)
+        if batch:
+            APPLIED.labels(self.name).inc(len(batch))
+        return len(batch)
+
+    async def _apply(self, session: AsyncSession, logged: LoggedEvent) -> None:
+        handler = self.handlers.get(logged.event.type)
+        if handler is None:
+            return
+        try:
+            async with session.begin_nested():
+                await handler(session, logged)
+        except Exception as exc:
+            logger.exception("event handler failed", extra={"event_type": logged.event.type})
+            DEAD.labels(self.name).inc()
+            await session.execute(
+                insert(self.dead_letters).values(
+                    consumer=self.name, position=logged.position, event_id=logged.event.id,
+                    type=logged.event.type, error=type(exc).__name__,
+                    recorded_at=datetime.now(UTC),
+                )
+            )
+
+    async def catch_up(self) -> int:
+        """Apply batches until the log has no more events; returns events read."""
+        total = 0
+        while read := await self.run_once():
+            total += read
+        return total
+
+    async def lag(self) -> int:
+        """How many events the consumer is behind the log head."""
+        async with self.sessionmaker() as session:
+            position = await self.checkpoint(session)
+        lag = max(0, await self.log.head() - position)
+        LAG.labels(self.name).set(lag)
+        return lag
+
+    async def run_forever(self, *, interval: float, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set; errors are logged and retried with back-off."""
+        delay = interval
+        while not stop.is_set():
+            try:
+                await self.catch_up()
+                await self.lag()
+                delay = interval
+            except Exception:
+                logger.exception("consumer failed; retrying")
+                delay = min(delay * 2, 5.0)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
