@@ -1,4 +1,4 @@
-"""Identity: ES256 tokens issued by the gateway, verified everywhere; principals and access checks."""
+"""Identity: ES256 tokens issued by the gateway and verified everywhere; principals, access."""
 
 from __future__ import annotations
 
@@ -104,8 +104,14 @@ class TokenIssuer:
         """A signed JWT for the principal."""
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": self.issuer, "aud": self.audience, "sub": subject, "iat": now, "nbf": now,
-            "exp": now + ttl, "jti": uuid.uuid4().hex, "kind": kind.value,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            "kind": kind.value,
             "scope": " ".join(sorted(scopes)),
         }
         if role is not None:
@@ -113,6 +119,11 @@ class TokenIssuer:
         if town is not None:
             claims["town"] = town
         return jwt.encode({"alg": ALGORITHM, "kid": self.key.kid, "typ": "JWT"}, claims, self.key)
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    file = Path(path)
+    return json.loads(file.read_text()) if file.exists() else None
 
 
 class TokenVerifier:
@@ -146,9 +157,9 @@ class TokenVerifier:
         stale = refresh and time.monotonic() - self._loaded_at > 5
         if self._keys is None or stale:
             document: dict[str, Any] | None = None
-            if self._jwks_path and Path(self._jwks_path).exists():
-                document = json.loads(Path(self._jwks_path).read_text())
-            elif self._jwks_url:
+            if self._jwks_path:
+                document = _read_json(self._jwks_path)
+            if document is None and self._jwks_url:
                 async with httpx.AsyncClient(timeout=5) as client:
                     response = await client.get(self._jwks_url)
                     response.raise_for_status()
@@ -169,7 +180,9 @@ class TokenVerifier:
             try:
                 decoded = jwt.decode(token, await self._keyset(), algorithms=[ALGORITHM])
             except JoseError:
-                decoded = jwt.decode(token, await self._keyset(refresh=True), algorithms=[ALGORITHM])
+                decoded = jwt.decode(
+                    token, await self._keyset(refresh=True), algorithms=[ALGORITHM]
+                )
             self.registry.validate(decoded.claims)
             principal = principal_from_claims(decoded.claims)
         except (JoseError, ValueError, KeyError) as exc:
@@ -189,8 +202,12 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     if role is OfficialRole.TOWN_OFFICER and not claims.get("town"):
         raise ValueError("a town officer token needs a town")
     return Principal(
-        kind=kind, subject=str(claims["sub"]), scopes=frozenset(str(claims.get("scope", "")).split()),
-        role=role, town=claims.get("town"), token_id=str(claims.get("jti", "")),
+        kind=kind,
+        subject=str(claims["sub"]),
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+        role=role,
+        town=claims.get("town"),
+        token_id=str(claims.get("jti", "")),
     )
 
 
@@ -228,8 +245,10 @@ def require(
     async def _dependency(principal: CurrentPrincipal) -> Principal:
         if principal.kind not in allowed_kinds:
             raise Forbidden("This operation is not available to this kind of caller")
-        if principal.kind is PrincipalKind.OFFICIAL and allowed_roles and (
-            principal.role not in allowed_roles
+        if (
+            principal.kind is PrincipalKind.OFFICIAL
+            and allowed_roles
+            and (principal.role not in allowed_roles)
         ):
             raise Forbidden("This operation is not available to this role")
         if not needed_scopes <= principal.scopes:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Request
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -91,13 +97,13 @@ async def unit_of_work(
             await session.commit()
 
 
-def session_dependency(
-    get_sessionmaker: Callable[[], async_sessionmaker[AsyncSession]],
-) -> Callable[[], AsyncIterator[AsyncSession]]:
-    """A FastAPI dependency owning the request's transaction (commit on success, else rollback)."""
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: commit when the handler returns, roll back when it raises."""
+    async with unit_of_work(request.app.state.sessionmaker) as session:
+        yield session
 
-    async def _session() -> AsyncIterator[AsyncSession]:
-        async with unit_of_work(get_sessionmaker()) as session:
-            yield session
 
-    return _session
+# scope="function": the commit runs when the handler returns, *before* the response is sent, so
+# a failed commit can never be reported to the client as a success (FastAPI's default scope runs
+# the exit code after the response has been sent).
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]

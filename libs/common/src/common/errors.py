@@ -123,8 +123,11 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Pydantic errors as `{field, reason, message}` without echoing the rejected input."""
     return [
-        {"field": _field_path(tuple(err.get("loc", ()))), "reason": err.get("type", "invalid"),
-         "message": err.get("msg", "invalid value")}
+        {
+            "field": _field_path(tuple(err.get("loc", ()))),
+            "reason": err.get("type", "invalid"),
+            "message": err.get("msg", "invalid value"),
+        }
         for err in exc.errors()
     ]
 
@@ -135,14 +138,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
         return problem_response(
-            status=exc.status_code, title=exc.title, slug=exc.slug, detail=exc.detail,
+            status=exc.status_code,
+            title=exc.title,
+            slug=exc.slug,
+            detail=exc.detail,
             **exc.extensions,
         )
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         return problem_response(
-            status=422, title="Request validation failed", slug="validation-error",
+            status=422,
+            title="Request validation failed",
+            slug="validation-error",
             errors=validation_errors(exc),
         )
 
@@ -150,7 +158,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         title = exc.detail if isinstance(exc.detail, str) else "Error"
         return problem_response(
-            status=exc.status_code, title=title, headers=dict(exc.headers or {}) or None,
+            status=exc.status_code,
+            title=title,
+            headers=dict(exc.headers or {}) or None,
         )
 
     async def on_unhandled(request: Request, exc: Exception) -> JSONResponse:

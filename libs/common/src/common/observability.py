@@ -130,8 +130,12 @@ class RequestContextMiddleware:
             if scope["path"] not in ("/healthz", "/metrics"):
                 self.logger.info(
                     "request",
-                    extra={"method": method, "path": scope["path"], "status": status,
-                           "duration_ms": round(elapsed * 1000, 2)},
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
                 )
             request_id_var.reset(token)
 

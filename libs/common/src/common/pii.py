@@ -49,7 +49,7 @@ def mask_phone(phone: str) -> str:
 
 
 class FieldCipher:
-    """Authenticated encryption of single fields with SM4-GCM (GB/T 39786 storage confidentiality)."""
+    """Authenticated encryption of single fields with SM4-GCM (GB/T 39786 confidentiality)."""
 
     def __init__(self, key_b64: str) -> None:
         key = base64.b64decode(key_b64)

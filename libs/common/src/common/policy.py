@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ class PolicyVersion:
 
     def covers(self, day: date) -> bool:
         """True when this version is in effect on `day`."""
-        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+        return self.effective_from <= day and (
+            self.effective_to is None or day <= self.effective_to
+        )
 
     def section(self, name: str) -> Any:
         """A top-level section; `PolicyError` when missing."""
@@ -99,10 +102,13 @@ def load_policy_set(directory: Path | str | None = None) -> PolicySet:
         versions.append(
             PolicyVersion(
                 version=str(data["version"]),
-                effective_from=_as_date(data["effective_from"], field="effective_from", source=path),
+                effective_from=_as_date(
+                    data["effective_from"], field="effective_from", source=path
+                ),
                 effective_to=(
                     _as_date(effective_to, field="effective_to", source=path)
-                    if effective_to else None
+                    if effective_to
+                    else None
                 ),
                 data=data,
             )
@@ -110,7 +116,7 @@ def load_policy_set(directory: Path | str | None = None) -> PolicySet:
     if not versions:
         raise PolicyError(f"no policy versions under {root / 'versions'}")
     versions.sort(key=lambda v: v.effective_from)
-    for earlier, later in zip(versions, versions[1:], strict=False):
+    for earlier, later in pairwise(versions):
         if earlier.effective_to is None or earlier.effective_to >= later.effective_from:
             raise PolicyError(f"policy versions {earlier.version} and {later.version} overlap")
     return PolicySet(tuple(versions))

@@ -16,7 +16,7 @@ from pydantic_settings import (
 
 # Development-only secrets: usable on a laptop, refused in production (see `_refuse_dev_secrets`).
 DEV_PEPPER = "dev-pepper-not-for-production"
-DEV_FIELD_KEY = "ZGV2LWZpZWxkLWtleS0xNmI="  # base64 of 16 bytes, SM4 key for development
+DEV_FIELD_KEY = "ZGV2LWZpZWxkLWtleS0xNg=="  # base64 of 16 bytes: the development SM4 key
 
 
 class Environment(StrEnum):

@@ -40,13 +40,15 @@ LAG = Gauge("eventlog_consumer_lag_events", "Log head minus checkpoint", ["consu
 def consumer_tables(metadata: MetaData) -> tuple[Table, Table]:
     """The checkpoint and dead-letter tables in a consumer's own database."""
     checkpoints = Table(
-        "consumer_checkpoints", metadata,
+        "consumer_checkpoints",
+        metadata,
         Column("consumer", String(100), primary_key=True),
         Column("position", BigInteger, nullable=False),
         Column("updated_at", DateTime(timezone=True), nullable=False),
     )
     dead_letters = Table(
-        "consumer_dead_letters", metadata,
+        "consumer_dead_letters",
+        metadata,
         Column("consumer", String(100), primary_key=True),
         Column("position", BigInteger, primary_key=True),
         Column("event_id", String(36), nullable=False),
@@ -61,8 +63,14 @@ class Consumer:
     """Reads the log after its checkpoint and hands each event to the handler for its type."""
 
     def __init__(
-        self, *, name: str, log: EventLog, sessionmaker: async_sessionmaker[AsyncSession],
-        checkpoints: Table, dead_letters: Table, handlers: Mapping[str, Handler],
+        self,
+        *,
+        name: str,
+        log: EventLog,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        checkpoints: Table,
+        dead_letters: Table,
+        handlers: Mapping[str, Handler],
         batch_size: int = 500,
     ) -> None:
         self.name = name
@@ -90,7 +98,8 @@ class Consumer:
             )
         else:
             await session.execute(
-                update(self.checkpoints).where(self.checkpoints.c.consumer == self.name)
+                update(self.checkpoints)
+                .where(self.checkpoints.c.consumer == self.name)
                 .values(position=new, updated_at=now)
             )
 
@@ -107,7 +116,8 @@ class Consumer:
             if session.bind.dialect.name == "postgresql":
                 await session.execute(
                     select(self.checkpoints.c.position)
-                    .where(self.checkpoints.c.consumer == self.name).with_for_update()
+                    .where(self.checkpoints.c.consumer == self.name)
+                    .with_for_update()
                 )
             position = await self.checkpoint(session)
             batch = await self.log.read(after=position, limit=self.batch_size)
@@ -131,8 +141,11 @@ class Consumer:
             DEAD.labels(self.name).inc()
             await session.execute(
                 insert(self.dead_letters).values(
-                    consumer=self.name, position=logged.position, event_id=logged.event.id,
-                    type=logged.event.type, error=type(exc).__name__,
+                    consumer=self.name,
+                    position=logged.position,
+                    event_id=logged.event.id,
+                    type=logged.event.type,
+                    error=type(exc).__name__,
                     recorded_at=datetime.now(UTC),
                 )
             )

@@ -27,8 +27,9 @@ def outbox_table(metadata: MetaData) -> Table:
     return Table(
         "outbox",
         metadata,
-        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-               autoincrement=True),
+        Column(
+            "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("type", String(200), nullable=False),
         Column("source", String(100), nullable=False),
@@ -47,10 +48,16 @@ def outbox_table(metadata: MetaData) -> Table:
 def outbox_row(event: Event) -> dict[str, Any]:
     """The outbox row of an event."""
     return {
-        "event_id": event.id, "type": event.type, "source": event.source,
-        "subject": event.subject, "time": event.time, "personkey": event.personkey,
-        "town": event.town, "traceparent": event.traceparent,
-        "request_id": request_id_var.get() or None, "data": event.data,
+        "event_id": event.id,
+        "type": event.type,
+        "source": event.source,
+        "subject": event.subject,
+        "time": event.time,
+        "personkey": event.personkey,
+        "town": event.town,
+        "traceparent": event.traceparent,
+        "request_id": request_id_var.get() or None,
+        "data": event.data,
     }
 
 
@@ -71,8 +78,14 @@ class Outbox:
         town: str | None = None,
     ) -> Event:
         """Build an event of this service."""
-        return Event(type=type, source=self.source, subject=subject, data=data,
-                     personkey=personkey, town=town)
+        return Event(
+            type=type,
+            source=self.source,
+            subject=subject,
+            data=data,
+            personkey=personkey,
+            town=town,
+        )
 
     async def add(self, session: AsyncSession, *events: Event) -> None:
         """Write the events' outbox rows in the session's transaction."""

@@ -27,7 +27,12 @@ class OutboxRelay:
     """Moves outbox rows of one service database to the log."""
 
     def __init__(
-        self, *, engine: AsyncEngine, table: Table, log: EventLog, source: str,
+        self,
+        *,
+        engine: AsyncEngine,
+        table: Table,
+        log: EventLog,
+        source: str,
         batch_size: int = 500,
     ) -> None:
         self.engine = engine
@@ -40,7 +45,9 @@ class OutboxRelay:
         """Relay one batch; returns the number of outbox rows handled."""
         table = self.table
         query = (
-            select(table).where(table.c.published_at.is_(None)).order_by(table.c.id)
+            select(table)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.id)
             .limit(self.batch_size)
         )
         if self.engine.dialect.name == "postgresql":
@@ -51,16 +58,22 @@ class OutboxRelay:
                 return 0
             events = [
                 Event(
-                    id=row.event_id, type=row.type, source=row.source, subject=row.subject,
+                    id=row.event_id,
+                    type=row.type,
+                    source=row.source,
+                    subject=row.subject,
                     time=row.time if row.time.tzinfo else row.time.replace(tzinfo=UTC),
-                    personkey=row.personkey, town=row.town, traceparent=row.traceparent,
+                    personkey=row.personkey,
+                    town=row.town,
+                    traceparent=row.traceparent,
                     data=row.data,
                 )
                 for row in rows
             ]
             await self.log.append(events, request_ids=[row.request_id for row in rows])
             await conn.execute(
-                update(table).where(table.c.id.in_([row.id for row in rows]))
+                update(table)
+                .where(table.c.id.in_([row.id for row in rows]))
                 .values(published_at=datetime.now(UTC))
             )
         RELAYED.labels(self.source).inc(len(rows))
@@ -78,7 +91,8 @@ class OutboxRelay:
         async with self.engine.connect() as conn:
             count = (
                 await conn.execute(
-                    select(func.count()).select_from(self.table)
+                    select(func.count())
+                    .select_from(self.table)
                     .where(self.table.c.published_at.is_(None))
                 )
             ).scalar_one()

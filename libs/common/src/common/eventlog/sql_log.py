@@ -34,8 +34,12 @@ log_metadata: MetaData = new_metadata()
 event_log = Table(
     "event_log",
     log_metadata,
-    Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=False),
+    Column(
+        "position",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("type", String(200), nullable=False, index=True),
     Column("source", String(100), nullable=False),
@@ -64,8 +68,14 @@ def _row_to_event(row: Any) -> LoggedEvent:
     return LoggedEvent(
         position=row.position,
         event=Event(
-            id=row.event_id, type=row.type, source=row.source, subject=row.subject,
-            time=time, personkey=row.personkey, town=row.town, traceparent=row.traceparent,
+            id=row.event_id,
+            type=row.type,
+            source=row.source,
+            subject=row.subject,
+            time=time,
+            personkey=row.personkey,
+            town=row.town,
+            traceparent=row.traceparent,
             data=row.data,
         ),
     )
@@ -103,14 +113,22 @@ class SqlEventLog:
                 if event.id in known:
                     continue
                 known.add(event.id)
-                rows.append({
-                    "position": head + len(rows) + 1, "event_id": event.id, "type": event.type,
-                    "source": event.source, "subject": event.subject, "time": event.time,
-                    "personkey": event.personkey, "town": event.town,
-                    "traceparent": event.traceparent,
-                    "request_id": request_ids[index] if request_ids else None,
-                    "data": event.data, "appended_at": now,
-                })
+                rows.append(
+                    {
+                        "position": head + len(rows) + 1,
+                        "event_id": event.id,
+                        "type": event.type,
+                        "source": event.source,
+                        "subject": event.subject,
+                        "time": event.time,
+                        "personkey": event.personkey,
+                        "town": event.town,
+                        "traceparent": event.traceparent,
+                        "request_id": request_ids[index] if request_ids else None,
+                        "data": event.data,
+                        "appended_at": now,
+                    }
+                )
             if rows:
                 await conn.execute(insert(event_log), rows)
                 await conn.execute(
@@ -122,8 +140,10 @@ class SqlEventLog:
         """Events with position greater than `after`, in order."""
         async with self.engine.connect() as conn:
             result = await conn.execute(
-                select(event_log).where(event_log.c.position > after)
-                .order_by(event_log.c.position).limit(limit)
+                select(event_log)
+                .where(event_log.c.position > after)
+                .order_by(event_log.c.position)
+                .limit(limit)
             )
             return [_row_to_event(row) for row in result]
 

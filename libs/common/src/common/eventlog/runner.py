@@ -1,0 +1,83 @@
+"""Running relays and consumers: as background tasks (embedded mode) or as their own processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.app import Worker
+from common.cli import run_until_signalled
+from common.db import make_engine, make_sessionmaker
+from common.eventlog.backend import EventLog
+from common.eventlog.consumer import Consumer
+from common.eventlog.relay import OutboxRelay
+from common.eventlog.sql_log import SqlEventLog
+from common.settings import BaseServiceSettings
+
+ConsumerFactory = Callable[[async_sessionmaker[AsyncSession], EventLog], Consumer]
+
+
+def relay_worker(*, table: Table, source: str) -> Worker:
+    """The outbox relay as a background task of the web process."""
+
+    async def run(app: FastAPI, stop: asyncio.Event) -> None:
+        settings: BaseServiceSettings = app.state.settings
+        relay = OutboxRelay(
+            engine=app.state.engine,
+            table=table,
+            log=app.state.eventlog,
+            source=source,
+            batch_size=settings.relay_batch_size,
+        )
+        await relay.run_forever(interval=settings.relay_interval_seconds, stop=stop)
+
+    return run
+
+
+def consumer_worker(build: ConsumerFactory) -> Worker:
+    """A log consumer as a background task of the web process."""
+
+    async def run(app: FastAPI, stop: asyncio.Event) -> None:
+        settings: BaseServiceSettings = app.state.settings
+        consumer = build(app.state.sessionmaker, app.state.eventlog)
+        await consumer.run_forever(interval=settings.relay_interval_seconds, stop=stop)
+
+    return run
+
+
+async def run_relay_process(*, settings: BaseServiceSettings, table: Table, source: str) -> None:
+    """`python -m <service> relay`: relay until SIGTERM."""
+    engine = make_engine(settings.database_url)
+    log_engine = make_engine(settings.eventlog_url)
+    relay = OutboxRelay(
+        engine=engine,
+        table=table,
+        log=SqlEventLog(log_engine),
+        source=source,
+        batch_size=settings.relay_batch_size,
+    )
+    try:
+        await run_until_signalled(
+            lambda stop: relay.run_forever(interval=settings.relay_interval_seconds, stop=stop)
+        )
+    finally:
+        await engine.dispose()
+        await log_engine.dispose()
+
+
+async def run_consumer_process(*, settings: BaseServiceSettings, build: ConsumerFactory) -> None:
+    """`python -m <service> consume`: consume until SIGTERM."""
+    engine = make_engine(settings.database_url)
+    log_engine = make_engine(settings.eventlog_url)
+    consumer = build(make_sessionmaker(engine), SqlEventLog(log_engine))
+    try:
+        await run_until_signalled(
+            lambda stop: consumer.run_forever(interval=settings.relay_interval_seconds, stop=stop)
+        )
+    finally:
+        await engine.dispose()
+        await log_engine.dispose()

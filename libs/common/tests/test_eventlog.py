@@ -1,0 +1,236 @@
+"""Event pipeline: atomic outbox, exactly-once log, ordered readers, resumable consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.db import make_engine, make_sessionmaker, unit_of_work
+from common.eventlog.consumer import Consumer, consumer_tables
+from common.eventlog.envelope import Event, LoggedEvent
+from common.eventlog.outbox import Outbox
+from common.eventlog.relay import OutboxRelay
+from common.eventlog.sql_log import SqlEventLog, log_head
+from common.eventlog.sql_log import event_log as log_table
+from common.testing.databases import DatabaseFactory
+
+pytestmark = pytest.mark.asyncio
+
+
+def make_event(n: int) -> Event:
+    return Event(
+        type="cn.dinghai.skills.test.thing.made.v1", source="/test", subject=str(n), data={"n": n}
+    )
+
+
+async def count(engine: AsyncEngine, table: Table) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_failed_transaction_leaves_neither_row_nor_event(producer_db) -> None:
+    engine, things, outbox = producer_db
+    box = Outbox(outbox, source="/test")
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(make_sessionmaker(engine)) as session:
+            await session.execute(insert(things).values(id=1, name="a"))
+            await box.add(session, make_event(1))
+            raise RuntimeError("business rule failed after the writes")
+    assert await count(engine, things) == 0
+    assert await count(engine, outbox) == 0
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        await session.execute(insert(things).values(id=1, name="a"))
+        await box.add(session, make_event(1))
+    assert await count(engine, things) == 1
+    assert await count(engine, outbox) == 1
+
+
+async def test_relay_twice_gives_one_log_entry(producer_db, event_log, log_engine) -> None:
+    engine, _things, outbox = producer_db
+    box = Outbox(outbox, source="/test")
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        await box.add(session, *[make_event(i) for i in range(5)])
+    relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test")
+    assert await relay.drain() == 5
+    assert await relay.drain() == 0
+    # A relay that crashed after appending but before marking rows published re-sends them.
+    async with engine.begin() as conn:
+        await conn.execute(outbox.update().values(published_at=None))
+    assert await relay.drain() == 5
+    assert await count(log_engine, log_table) == 5
+    assert [e.position for e in await event_log.read(after=0)] == [1, 2, 3, 4, 5]
+    assert await event_log.head() == 5
+
+
+async def test_two_relays_at_once_give_no_duplicates(producer_db, event_log, log_engine) -> None:
+    engine, _things, outbox = producer_db
+    box = Outbox(outbox, source="/test")
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        await box.add(session, *[make_event(i) for i in range(400)])
+    relays = [
+        OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test", batch_size=25)
+        for _ in range(2)
+    ]
+    handled = await asyncio.gather(*(r.drain() for r in relays))
+    assert sum(handled) >= 400
+    logged = await event_log.read(after=0, limit=1000)
+    assert len(logged) == 400 == await count(log_engine, log_table)
+    assert len({e.event.id for e in logged}) == 400
+    assert [e.position for e in logged] == list(range(1, 401))
+
+
+async def test_append_ignores_known_ids(event_log) -> None:
+    events = [make_event(i) for i in range(3)]
+    assert await event_log.append(events) == 3
+    assert await event_log.append([*events, make_event(9)]) == 1
+    assert await event_log.head() == 4
+
+
+async def test_reader_never_skips_an_event_that_commits_late(databases: DatabaseFactory) -> None:
+    """Many writers hold their transactions open for random times; a reader polls throughout.
+
+    Every event must reach the reader exactly once, in position order, with no gaps — even
+    though writers start in one order and commit in another.
+    """
+    url = await databases.create("common.eventlog:migrations")
+    engine = make_engine(url, pool_size=20) if not url.startswith("sqlite") else make_engine(url)
+    log = SqlEventLog(engine)
+    writers, per_writer = 12, 10
+    done = asyncio.Event()
+    seen: list[LoggedEvent] = []
+
+    async def writer(w: int) -> None:
+        for i in range(per_writer):
+            # Open a transaction, take a position, then dawdle before committing.
+            async with engine.begin() as conn:
+                head = (
+                    await conn.execute(
+                        select(log_head.c.position).where(log_head.c.id == 1).with_for_update()
+                    )
+                ).scalar_one()
+                await asyncio.sleep(random.uniform(0, 0.01))
+                event = make_event(w * 1000 + i)
+                await conn.execute(
+                    insert(log_table).values(
+                        position=head + 1,
+                        event_id=event.id,
+                        type=event.type,
+                        source=event.source,
+                        subject=event.subject,
+                        time=event.time,
+                        data=event.data,
+                        appended_at=event.time,
+                    )
+                )
+                await conn.execute(log_head.update().values(position=head + 1))
+                await asyncio.sleep(random.uniform(0, 0.01))
+            await log.append([make_event(w * 1000 + 500 + i)])
+
+    async def reader() -> None:
+        checkpoint = 0
+        while True:
+            finished = done.is_set()
+            batch = await log.read(after=checkpoint, limit=7)
+            for logged in batch:
+                assert logged.position == checkpoint + 1, "a position was skipped"
+                checkpoint = logged.position
+                seen.append(logged)
+            if finished and not batch:
+                return
+            await asyncio.sleep(0)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    done.set()
+    await reading
+    await engine.dispose()
+    total = writers * per_writer * 2
+    assert len(seen) == total
+    assert len({e.event.id for e in seen}) == total
+    assert [e.position for e in seen] == list(range(1, total + 1))
+
+
+async def _consumer_env(databases: DatabaseFactory):
+    metadata = MetaData()
+    checkpoints, dead = consumer_tables(metadata)
+    totals = Table(
+        "totals", metadata, Column("n", Integer, primary_key=True), Column("label", String(20))
+    )
+    engine = make_engine(await databases.empty())
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    return engine, checkpoints, dead, totals
+
+
+async def test_consumer_resumes_where_it_stopped_and_dead_letters_poison(
+    databases: DatabaseFactory, event_log: SqlEventLog
+) -> None:
+    engine, checkpoints, dead, totals = await _consumer_env(databases)
+    await event_log.append([make_event(i) for i in range(10)])
+    applied: list[int] = []
+
+    async def handle(session, logged: LoggedEvent) -> None:
+        n = logged.event.data["n"]
+        if n == 7:
+            raise ValueError("poison")
+        await session.execute(insert(totals).values(n=n, label="x"))
+        applied.append(n)
+
+    def consumer(batch: int) -> Consumer:
+        return Consumer(
+            name="test",
+            log=event_log,
+            sessionmaker=make_sessionmaker(engine),
+            checkpoints=checkpoints,
+            dead_letters=dead,
+            handlers={"cn.dinghai.skills.test.thing.made.v1": handle},
+            batch_size=batch,
+        )
+
+    first = consumer(batch=4)
+    assert await first.run_once() == 4  # then the process "dies"
+    second = consumer(batch=4)
+    assert await second.catch_up() == 6
+    assert await count(engine, totals) == 9
+    assert sorted(applied) == [0, 1, 2, 3, 4, 5, 6, 8, 9]
+    assert await count(engine, dead) == 1
+    assert await second.lag() == 0
+    await event_log.append([make_event(20)])
+    assert await second.lag() == 1
+    assert await second.catch_up() == 1
+    await engine.dispose()
+
+
+async def test_consumer_killed_mid_batch_applies_nothing_twice(
+    databases: DatabaseFactory, event_log: SqlEventLog
+) -> None:
+    """A crash inside a batch rolls back both the effects and the checkpoint."""
+    engine, checkpoints, dead, totals = await _consumer_env(databases)
+    await event_log.append([make_event(i) for i in range(6)])
+    crash_at = {3}
+
+    async def handle(session, logged: LoggedEvent) -> None:
+        n = logged.event.data["n"]
+        await session.execute(insert(totals).values(n=n, label="x"))
+        if n in crash_at:
+            raise asyncio.CancelledError  # the process is killed: not an ordinary handler error
+
+    consumer = Consumer(
+        name="test",
+        log=event_log,
+        sessionmaker=make_sessionmaker(engine),
+        checkpoints=checkpoints,
+        dead_letters=dead,
+        handlers={"cn.dinghai.skills.test.thing.made.v1": handle},
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await consumer.run_once()
+    assert await count(engine, totals) == 0
+    crash_at.clear()
+    assert await consumer.catch_up() == 6
+    assert await count(engine, totals) == 6
+    await engine.dispose()

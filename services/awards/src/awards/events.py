@@ -1,0 +1,8 @@
+"""Events the awards service publishes (none yet; each gets a versioned model here)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+SOURCE = "/services/awards"
+EVENT_MODELS: dict[str, type[BaseModel]] = {}

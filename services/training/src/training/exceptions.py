@@ -1,0 +1,3 @@
+"""Domain errors of the training service, each with its HTTP status and problem type."""
+
+from __future__ import annotations
