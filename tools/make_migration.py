@@ -1,4 +1,4 @@
-"""Autogenerate a migration for a service: `uv run python tools/make_migration.py evaluation "message"`.
+"""Autogenerate a migration: `uv run python tools/make_migration.py <service> "message" <rev-id>`.
 
 Compares the service's models with an empty SQLite database at its current head.
 """

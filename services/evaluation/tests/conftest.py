@@ -61,13 +61,17 @@ async def env(databases: DatabaseFactory, auth: AuthKit) -> AsyncIterator[Evalua
     settings = EvaluationSettings(
         database_url=await databases.create(MIGRATIONS),
         eventlog_url=await databases.create(LOG_MIGRATIONS),
-        auth_jwks_path=auth.jwks_path, environment="test", embedded_workers=False,
+        auth_jwks_path=auth.jwks_path,
+        environment="test",
+        embedded_workers=False,
     )
     app = create_app(settings)
     async with running_app(app) as client:
         log_engine = make_engine(settings.eventlog_url)
         yield EvaluationEnv(
-            client=client, engine=app.state.engine, log=SqlEventLog(log_engine),
+            client=client,
+            engine=app.state.engine,
+            log=SqlEventLog(log_engine),
             headers=auth.headers("evaluation_body", "S0001"),
         )
         await log_engine.dispose()

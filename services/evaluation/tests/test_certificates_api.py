@@ -18,7 +18,9 @@ PROBLEM = "application/problem+json"
 
 
 async def test_issue_stores_encrypted_holder_and_publishes_event(env: EvaluationEnv) -> None:
-    response = await env.client.post("/v1/certificates", json=certificate_body(), headers=env.headers)
+    response = await env.client.post(
+        "/v1/certificates", json=certificate_body(), headers=env.headers
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["holder_id_masked"] == "110105********002X"
@@ -57,8 +59,8 @@ async def test_same_certificate_twice_is_idempotent(env: EvaluationEnv) -> None:
 async def test_other_certificate_under_a_known_number_conflicts(env: EvaluationEnv) -> None:
     await env.client.post("/v1/certificates", json=certificate_body(), headers=env.headers)
     response = await env.client.post(
-        "/v1/certificates", json=certificate_body(level="intermediate",
-                                                  number="S000133000001253000001"),
+        "/v1/certificates",
+        json=certificate_body(level="intermediate", number="S000133000001253000001"),
         headers=env.headers,
     )
     # The level differs, so the level digit check fails first; use a matching legacy number.
@@ -101,15 +103,18 @@ async def test_bad_input_is_refused_with_nothing_written(
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
     assert problem["status"] == 422 and problem["type"].endswith("/validation-error")
-    assert any(e["field"] == field and e["reason"].startswith(reason.split("_from")[0])
-               for e in problem["errors"]), problem
+    assert any(
+        e["field"] == field and e["reason"].startswith(reason.split("_from")[0])
+        for e in problem["errors"]
+    ), problem
     assert VALID_ID not in response.text
     assert await env.counts() == (0, 0)
 
 
 async def test_uscc_checksum_failure_is_a_warning(env: EvaluationEnv) -> None:
     response = await env.client.post(
-        "/v1/certificates", json=certificate_body(employer_uscc="91350100M0001TGQXM"),
+        "/v1/certificates",
+        json=certificate_body(employer_uscc="91350100M0001TGQXM"),
         headers=env.headers,
     )
     assert response.status_code == 201
@@ -137,7 +142,9 @@ async def test_access_rules(env: EvaluationEnv, auth: AuthKit) -> None:
         ("bank", "bank-1", {}),
         ("official", "staff-1", {"role": "district_admin"}),
     ]:
-        response = await env.client.post(url, json=body, headers=auth.headers(kind, subject, **extra))
+        response = await env.client.post(
+            url, json=body, headers=auth.headers(kind, subject, **extra)
+        )
         assert response.status_code == 403, kind
         assert response.headers["content-type"] == PROBLEM
     assert await env.counts() == (0, 0)
@@ -146,8 +153,11 @@ async def test_access_rules(env: EvaluationEnv, auth: AuthKit) -> None:
 async def test_token_signed_by_another_key_is_refused(env: EvaluationEnv) -> None:
     from common.auth import PrincipalKind, TokenIssuer, generate_signing_key
 
-    rogue = TokenIssuer(generate_signing_key(kid="test-key"), issuer="https://gateway.dinghai.local",
-                        audience="dinghai-skills")
+    rogue = TokenIssuer(
+        generate_signing_key(kid="test-key"),
+        issuer="https://gateway.dinghai.local",
+        audience="dinghai-skills",
+    )
     token = rogue.issue(kind=PrincipalKind.EVALUATION_BODY, subject="S0001")
     response = await env.client.post(
         "/v1/certificates", json=certificate_body(), headers={"Authorization": f"Bearer {token}"}
@@ -162,7 +172,9 @@ async def test_unexpected_error_is_a_bare_500(env: EvaluationEnv, monkeypatch) -
         raise RuntimeError("secret database detail 11010519491231002X")
 
     monkeypatch.setattr(service, "issue_certificate", explode)
-    response = await env.client.post("/v1/certificates", json=certificate_body(), headers=env.headers)
+    response = await env.client.post(
+        "/v1/certificates", json=certificate_body(), headers=env.headers
+    )
     assert response.status_code == 500
     assert response.headers["content-type"] == PROBLEM
     assert "secret" not in response.text and "RuntimeError" not in response.text

@@ -22,18 +22,34 @@ from indicators.settings import IndicatorsSettings
 
 
 def issued(
-    *, person: str, level: str = "junior", town: str = "changguo", on: str = "2025-03-01",
+    *,
+    person: str,
+    level: str = "junior",
+    town: str = "changguo",
+    on: str = "2025-03-01",
     certificate: str | None = None,
 ) -> Event:
     """A `certificate.issued.v1` event as evaluation publishes it."""
     certificate = certificate or f"cert-{person}-{level}-{on}"
     return Event(
-        type=CERTIFICATE_ISSUED, source="/services/evaluation", subject=certificate,
-        personkey=person.ljust(64, "0"), town=town,
+        type=CERTIFICATE_ISSUED,
+        source="/services/evaluation",
+        subject=certificate,
+        personkey=person.ljust(64, "0"),
+        town=town,
         time=datetime.now(UTC),
-        data={"certificate_id": certificate, "level": level, "occupation_code": "6-04-02-05",
-              "occupation_edition": "2022", "mode": "social_evaluation", "body_code": "S0001",
-              "employer_uscc": None, "town": town, "issued_on": on, "policy_version": "2025.1"},
+        data={
+            "certificate_id": certificate,
+            "level": level,
+            "occupation_code": "6-04-02-05",
+            "occupation_edition": "2022",
+            "mode": "social_evaluation",
+            "body_code": "S0001",
+            "employer_uscc": None,
+            "town": town,
+            "issued_on": on,
+            "policy_version": "2025.1",
+        },
     )
 
 
@@ -55,7 +71,8 @@ async def env(databases: DatabaseFactory) -> AsyncIterator[IndicatorsEnv]:
     settings = IndicatorsSettings(
         database_url=await databases.create(MIGRATIONS),
         eventlog_url=await databases.create(LOG_MIGRATIONS),
-        environment="test", embedded_workers=False,
+        environment="test",
+        embedded_workers=False,
     )
     app = create_app(settings)
     async with running_app(app) as client:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from common.testing.databases import DatabaseFactory
-from indicators.__main__ import rebuild
 from common.testing.plugin import running_app
+from indicators.__main__ import rebuild
 from indicators.db import MIGRATIONS
 from indicators.main import create_app
 from indicators.rules import meets, progress_percent, share_percent
@@ -14,12 +14,14 @@ from .conftest import IndicatorsEnv, issued
 
 
 async def test_counts_distinct_persons_and_high_skilled(env: IndicatorsEnv) -> None:
-    await env.log.append([
-        issued(person="a", level="junior"),
-        issued(person="a", level="senior", on="2025-05-01"),  # same person, two certificates
-        issued(person="b", level="intermediate", town="jintang"),
-        issued(person="c", level="technician", on="2025-11-30", town="jintang"),
-    ])
+    await env.log.append(
+        [
+            issued(person="a", level="junior"),
+            issued(person="a", level="senior", on="2025-05-01"),  # same person, two certificates
+            issued(person="b", level="intermediate", town="jintang"),
+            issued(person="c", level="technician", on="2025-11-30", town="jintang"),
+        ]
+    )
     assert await env.consumer.catch_up() == 4
     values = await env.values(year=2025)
     assert values["skilled_talents"] == 3
@@ -44,9 +46,16 @@ async def test_report_has_targets_progress_and_lag(env: IndicatorsEnv) -> None:
     assert skilled["target"] == 111000 and skilled["value"] == 1
     assert skilled["on_track"] is False and skilled["progress_percent"] == 0.0
     codes = {i["code"] for i in report["indicators"]}
-    assert {"high_skilled_talents", "dinghai_craftsmen", "training_person_times.manufacturing"} <= codes
+    assert {
+        "high_skilled_talents",
+        "dinghai_craftsmen",
+        "training_person_times.manufacturing",
+    } <= codes
     next_year = (await env.client.get("/v1/indicators", params={"year": 2026})).json()
-    assert next(i for i in next_year["indicators"] if i["code"] == "skilled_talents")["target"] == 112700
+    assert (
+        next(i for i in next_year["indicators"] if i["code"] == "skilled_talents")["target"]
+        == 112700
+    )
 
 
 async def test_events_applied_twice_count_once(env: IndicatorsEnv) -> None:
@@ -61,9 +70,12 @@ async def test_events_applied_twice_count_once(env: IndicatorsEnv) -> None:
 
 
 async def test_bad_queries_are_problems(env: IndicatorsEnv) -> None:
-    for params, field in [({"year": 2019}, "year"), ({"town": "atlantis"}, "town"),
-                          ({"year": 2025, "as_of": "2026-01-01"}, "as_of"),
-                          ({"year": "abc"}, "year")]:
+    for params, field in [
+        ({"year": 2019}, "year"),
+        ({"town": "atlantis"}, "town"),
+        ({"year": 2025, "as_of": "2026-01-01"}, "as_of"),
+        ({"year": "abc"}, "year"),
+    ]:
         response = await env.client.get("/v1/indicators", params=params)
         assert response.status_code == 422, params
         assert response.headers["content-type"] == "application/problem+json"
@@ -73,15 +85,25 @@ async def test_bad_queries_are_problems(env: IndicatorsEnv) -> None:
 async def test_replay_into_an_empty_database_gives_the_same_numbers(
     env: IndicatorsEnv, databases: DatabaseFactory
 ) -> None:
-    await env.log.append([issued(person=p, level=lv, town=t) for p, lv, t in [
-        ("a", "senior", "changguo"), ("b", "junior", "jintang"), ("c", "chief_technician", "maao"),
-        ("a", "technician", "changguo"),
-    ]])
+    await env.log.append(
+        [
+            issued(person=p, level=lv, town=t)
+            for p, lv, t in [
+                ("a", "senior", "changguo"),
+                ("b", "junior", "jintang"),
+                ("c", "chief_technician", "maao"),
+                ("a", "technician", "changguo"),
+            ]
+        ]
+    )
     await env.consumer.catch_up()
     live = await env.values(year=2025)
-    fresh = IndicatorsSettings(database_url=await databases.create(MIGRATIONS),
-                               eventlog_url=env.settings.eventlog_url, environment="test",
-                               embedded_workers=False)
+    fresh = IndicatorsSettings(
+        database_url=await databases.create(MIGRATIONS),
+        eventlog_url=env.settings.eventlog_url,
+        environment="test",
+        embedded_workers=False,
+    )
     assert await rebuild(fresh) == 4
     async with running_app(create_app(fresh)) as client:
         replayed = await client.get("/v1/indicators", params={"year": 2025})

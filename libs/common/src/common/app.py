@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ from common.settings import BaseServiceSettings
 
 logger = logging.getLogger("common.app")
 # A worker is a long-running coroutine factory started in embedded mode: (app, stop) -> awaitable.
-Worker = Callable[[FastAPI, asyncio.Event], Awaitable[None]]
+Worker = Callable[[FastAPI, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @dataclass

@@ -148,7 +148,7 @@ class TokenVerifier:
         )
         self._jwks_path = jwks_path
         self._jwks_url = jwks_url
-        self._keys: KeySet | None = KeySet.import_key_set(jwks) if jwks else None
+        self._keys: KeySet | None = KeySet.import_key_set(jwks) if jwks else None  # type: ignore[arg-type]
         self._loaded_at = 0.0
         self._cache: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
         self._cache_size = cache_size
@@ -166,7 +166,7 @@ class TokenVerifier:
                     document = response.json()
             if document is None:
                 raise Unauthenticated("No token verification keys are configured")
-            self._keys = KeySet.import_key_set(document)
+            self._keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
             self._loaded_at = time.monotonic()
         return self._keys
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 
-Command = Callable[[], Awaitable[None]]
+Command = Callable[[], Coroutine[Any, Any, None]]
 
 
 async def run_until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -1,0 +1,279 @@
+"""Run the whole platform on one machine: `make run` (embedded SQLite) or against PostgreSQL.
+
+Creates the development signing key and JWKS, migrates every database, starts every service
+(each with its outbox relay or log consumer as a background task) and the gateway, loads a
+little demo data through the gateway, prints the URLs, and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from common.auth import load_signing_key, public_jwks
+from common.eventlog.sql_log import LOG_MIGRATIONS
+from common.migrations import upgrade
+
+SERVICES = ("training", "evaluation", "finance", "awards", "indicators")
+DEMO_BODY = "S0001"
+DEMO_CERTIFICATES = (
+    # (number, level, ID number, name, town): synthetic people with valid check characters.
+    ("S000133000001253000101", "senior", "33090219850315001X", "演示甲", "changguo"),
+    ("S000133000001254000102", "intermediate", "330902199001010018", "演示乙", "jintang"),
+    ("S000133000001252000103", "technician", "330902197806060014", "演示丙", "baiquan"),
+)
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--var", default="var", help="folder for SQLite files, keys and logs")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="gateway port")
+    parser.add_argument("--service-port-base", type=int, default=8101)
+    parser.add_argument(
+        "--postgres",
+        default="",
+        help="admin URL of a PostgreSQL server to use "
+        "instead of SQLite (databases <prefix>_<service> are created)",
+    )
+    parser.add_argument("--database-prefix", default="dinghai")
+    parser.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    return parser.parse_args()
+
+
+def database_urls(args: argparse.Namespace, var: Path) -> dict[str, str]:
+    """SQLAlchemy URLs of every database (five services and the event log)."""
+    names = (*SERVICES, "eventlog")
+    if not args.postgres:
+        return {n: f"sqlite+aiosqlite:///{(var / f'{n}.db').resolve()}" for n in names}
+    base = make_url(args.postgres).set(drivername="postgresql+asyncpg")
+    return {
+        n: base.set(database=f"{args.database_prefix}_{n}").render_as_string(hide_password=False)
+        for n in names
+    }
+
+
+async def create_postgres_databases(admin_url: str, urls: dict[str, str]) -> None:
+    """Create missing PostgreSQL databases."""
+    import asyncpg
+
+    dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for url in urls.values():
+            name = make_url(url).database
+            if name not in existing:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def migrate(urls: dict[str, str]) -> None:
+    """Bring every database to the head of its migration history."""
+    await upgrade(urls["eventlog"], LOG_MIGRATIONS)
+    for service in SERVICES:
+        await upgrade(urls[service], f"{service}:migrations")
+
+
+def prepare_keys(var: Path) -> tuple[Path, Path]:
+    """The gateway's development signing key and the JWKS every service verifies with."""
+    key_path = var / "dev-signing-key.json"
+    jwks_path = var / "dev-jwks.json"
+    jwks_path.write_text(json.dumps(public_jwks([load_signing_key(key_path)])))
+    return key_path, jwks_path
+
+
+def environment(
+    args: argparse.Namespace, urls: dict[str, str], key_path: Path, jwks_path: Path
+) -> dict[str, str]:
+    """Environment shared by every process."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DINGHAI_ENVIRONMENT": env.get("DINGHAI_ENVIRONMENT", "development"),
+            "DINGHAI_EMBEDDED_WORKERS": "true",
+            "DINGHAI_EVENTLOG_URL": urls["eventlog"],
+            "DINGHAI_AUTH_JWKS_PATH": str(jwks_path.resolve()),
+            "DINGHAI_POLICY_DIR": str(Path("policy").resolve()),
+            "GATEWAY_SIGNING_KEY_PATH": str(key_path.resolve()),
+        }
+    )
+    for index, service in enumerate(SERVICES):
+        env[f"{service.upper()}_DATABASE_URL"] = urls[service]
+        env[f"GATEWAY_{service.upper()}_URL"] = (
+            f"http://{args.host}:{args.service_port_base + index}"
+        )
+    return env
+
+
+def start(
+    module: str, *, host: str, port: int, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """One uvicorn process; its output goes to a log file."""
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"{module}:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    handle = log.open("ab")
+    return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def wait_ready(
+    urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes]], timeout: float = 60
+) -> None:
+    """Wait until every process answers its readiness probe."""
+    deadline = time.monotonic() + timeout
+    pending = dict(urls)
+    while pending:
+        for name, url in list(pending.items()):
+            if processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited during start-up; see its log")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    del pending[name]
+            except httpx.HTTPError:
+                pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready in time: {', '.join(pending)}")
+        time.sleep(0.2)
+
+
+def load_demo_data(gateway: str) -> int:
+    """Post a few synthetic certificates through the gateway (idempotent)."""
+    token = httpx.post(
+        f"{gateway}/auth/dev/token",
+        json={"kind": "evaluation_body", "subject": DEMO_BODY},
+        timeout=10,
+    )
+    token.raise_for_status()
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    posted = 0
+    for number, level, id_number, name, town in DEMO_CERTIFICATES:
+        response = httpx.post(
+            f"{gateway}/api/evaluation/v1/certificates",
+            headers=headers,
+            json={
+                "number": number,
+                "level": level,
+                "occupation_code": "6-04-02-05",
+                "occupation_name": "焊工",
+                "holder_id_number": id_number,
+                "holder_name": name,
+                "issued_on": "2025-06-20",
+                "employer_uscc": "91330902MA2A1B2C3D",
+                "mode": "social_evaluation",
+                "town": town,
+            },
+            timeout=10,
+        )
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"demo certificate refused: {response.status_code} {response.text}")
+        posted += 1
+    return posted
+
+
+def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every child, then SIGKILL what is still running after ten seconds."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 10
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main() -> int:
+    """Set up, start, wait for a signal, stop."""
+    args = parse_args()
+    var = Path(args.var)
+    (var / "logs").mkdir(parents=True, exist_ok=True)
+    urls = database_urls(args, var)
+    if args.postgres:
+        asyncio.run(create_postgres_databases(args.postgres, urls))
+    asyncio.run(migrate(urls))
+    key_path, jwks_path = prepare_keys(var)
+    env = environment(args, urls, key_path, jwks_path)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    ready: dict[str, str] = {}
+    stopping = {"signal": False}
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stopping["signal"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for index, service in enumerate(SERVICES):
+            port = args.service_port_base + index
+            processes[service] = start(
+                f"{service}.main",
+                host=args.host,
+                port=port,
+                env=env,
+                log=var / "logs" / f"{service}.log",
+            )
+            ready[service] = f"http://{args.host}:{port}/readyz"
+        processes["gateway"] = start(
+            "gateway.main",
+            host=args.host,
+            port=args.port,
+            env=env,
+            log=var / "logs" / "gateway.log",
+        )
+        gateway = f"http://{args.host}:{args.port}"
+        ready["gateway"] = f"{gateway}/readyz"
+        wait_ready(ready, processes)
+        demo = 0 if args.no_demo else load_demo_data(gateway)
+        storage = "PostgreSQL" if args.postgres else f"SQLite in {var}"
+        print(f"Dinghai skills platform is running ({storage}).")
+        print(
+            f"  gateway     {gateway}   (API docs {gateway}/docs, OpenAPI {gateway}/openapi.json)"
+        )
+        print(f"  indicators  {gateway}/api/indicators/v1/indicators?year=2025")
+        for index, service in enumerate(SERVICES):
+            print(f"  {service:<11} http://{args.host}:{args.service_port_base + index}")
+        print(f"  demo data   {demo} certificates; logs in {var / 'logs'}")
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stopping["signal"]:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited with {process.returncode}; stopping.", flush=True)
+                    stopping["signal"] = True
+            time.sleep(0.5)
+        return 0
+    except RuntimeError as exc:
+        print(f"start-up failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop_all(processes)
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
