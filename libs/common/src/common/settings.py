@@ -59,6 +59,9 @@ class BaseServiceSettings(BaseSettings):
     embedded_workers: bool = True
     relay_interval_seconds: float = 0.2
     relay_batch_size: int = 500
+    consumer_batch_size: int = 500
+    # Relay and consumer processes serve Prometheus metrics on this port (0 = off).
+    metrics_port: int = 0
     policy_dir: str = ""
 
     @classmethod

@@ -55,7 +55,9 @@ def build_handlers(policy: IndicatorPolicy) -> dict[str, Handler]:
 def consumer_factory(policy: IndicatorPolicy) -> ConsumerFactory:
     """The rollup consumer, built by the runner with this service's sessions and the log."""
 
-    def build(sessionmaker: async_sessionmaker[AsyncSession], log: EventLog) -> Consumer:
+    def build(
+        sessionmaker: async_sessionmaker[AsyncSession], log: EventLog, batch_size: int = 500
+    ) -> Consumer:
         return Consumer(
             name=CONSUMER_NAME,
             log=log,
@@ -63,6 +65,7 @@ def consumer_factory(policy: IndicatorPolicy) -> ConsumerFactory:
             checkpoints=checkpoints,
             dead_letters=dead_letters,
             handlers=build_handlers(policy),
+            batch_size=batch_size,
         )
 
     return build

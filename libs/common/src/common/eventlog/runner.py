@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +19,8 @@ from common.eventlog.relay import OutboxRelay
 from common.eventlog.sql_log import SqlEventLog
 from common.settings import BaseServiceSettings
 
-ConsumerFactory = Callable[[async_sessionmaker[AsyncSession], EventLog], Consumer]
+# (sessions of the consumer's database, the log, batch size) -> consumer
+ConsumerFactory = Callable[[async_sessionmaker[AsyncSession], EventLog, int], Consumer]
 
 
 def relay_worker(*, table: Table, source: str) -> Worker:
@@ -43,14 +45,20 @@ def consumer_worker(build: ConsumerFactory) -> Worker:
 
     async def run(app: FastAPI, stop: asyncio.Event) -> None:
         settings: BaseServiceSettings = app.state.settings
-        consumer = build(app.state.sessionmaker, app.state.eventlog)
+        consumer = build(app.state.sessionmaker, app.state.eventlog, settings.consumer_batch_size)
         await consumer.run_forever(interval=settings.relay_interval_seconds, stop=stop)
 
     return run
 
 
+def _serve_metrics(settings: BaseServiceSettings) -> None:
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+
+
 async def run_relay_process(*, settings: BaseServiceSettings, table: Table, source: str) -> None:
-    """`python -m <service> relay`: relay until SIGTERM."""
+    """`python -m <service> relay`: relay until SIGTERM (metrics on `metrics_port`)."""
+    _serve_metrics(settings)
     engine = make_engine(settings.database_url)
     log_engine = make_engine(settings.eventlog_url)
     relay = OutboxRelay(
@@ -70,10 +78,13 @@ async def run_relay_process(*, settings: BaseServiceSettings, table: Table, sour
 
 
 async def run_consumer_process(*, settings: BaseServiceSettings, build: ConsumerFactory) -> None:
-    """`python -m <service> consume`: consume until SIGTERM."""
+    """`python -m <service> consume`: consume until SIGTERM (metrics on `metrics_port`)."""
+    _serve_metrics(settings)
     engine = make_engine(settings.database_url)
     log_engine = make_engine(settings.eventlog_url)
-    consumer = build(make_sessionmaker(engine), SqlEventLog(log_engine))
+    consumer = build(
+        make_sessionmaker(engine), SqlEventLog(log_engine), settings.consumer_batch_size
+    )
     try:
         await run_until_signalled(
             lambda stop: consumer.run_forever(interval=settings.relay_interval_seconds, stop=stop)
