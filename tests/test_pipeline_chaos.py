@@ -1,4 +1,4 @@
-"""Relay and consumer processes killed with SIGKILL mid-stream: nothing lost, nothing counted twice."""
+"""Relay and consumer processes killed with SIGKILL mid-stream: none lost, none counted twice."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +51,15 @@ def certificate_event(n: int) -> Event:
             "policy_version": "2025.1",
         },
     )
+
+
+async def poll_until(condition: Callable[[], Awaitable[bool]], *, seconds: float) -> None:
+    """Poll a database condition every 10 ms until it holds or the timeout passes."""
+    deadline = time.monotonic() + seconds
+    for _ in range(int(seconds * 100)):
+        if await condition() or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.01)
 
 
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -102,14 +112,15 @@ async def test_kill_nine_relay_and_consumer(databases: DatabaseFactory) -> None:
         async with rollup_engine.connect() as conn:
             return int((await conn.execute(select(checkpoints.c.position))).scalar() or 0)
 
+    async def progress_beyond(victim: str, mark: int) -> bool:
+        return await progress(victim) > mark
+
     try:
         for round_ in range(KILLS):
             victim = ("relay", "consumer")[round_ % 2]
             before = await progress(victim)
-            waited = time.monotonic()
             # Kill only once the victim has done some work since it (re)started.
-            while await progress(victim) == before and time.monotonic() - waited < 10:
-                await asyncio.sleep(0.01)
+            await poll_until(lambda v=victim, b=before: progress_beyond(v, b), seconds=10)
             await asyncio.sleep(rng.uniform(0, 0.03))
             process = relay if victim == "relay" else consumer
             process.send_signal(signal.SIGKILL)
@@ -121,9 +132,7 @@ async def test_kill_nine_relay_and_consumer(databases: DatabaseFactory) -> None:
                 relay = spawn(["evaluation", "relay"], env)
             else:
                 consumer = spawn(["indicators", "consume"], env)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and await progress("consumer") < EVENTS:
-            await asyncio.sleep(0.2)
+        await poll_until(lambda: progress_beyond("consumer", EVENTS - 1), seconds=90)
     finally:
         for process in (relay, consumer):
             process.terminate()
