@@ -13,10 +13,21 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, select, update
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,14 +113,14 @@ class IdempotencyStore:
         self, session: AsyncSession, *, client: str, key: str, fingerprint: str
     ) -> StoredResponse | None:
         """Claim the key for this request, or return the response already recorded under it."""
-        dialect = session.bind.dialect.name
+        dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         claimed = await session.execute(
             insert(self.table)
             .values(client=client, key=key, fingerprint=fingerprint, created_at=datetime.now(UTC))
             .on_conflict_do_nothing(index_elements=["client", "key"])
         )
-        if claimed.rowcount == 1:
+        if cast(CursorResult[Any], claimed).rowcount == 1:
             return None
         row = (
             await session.execute(
