@@ -18,8 +18,8 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Header
 from sqlalchemy import (
     JSON,
-    CursorResult,
     Column,
+    CursorResult,
     DateTime,
     Integer,
     MetaData,
