@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
+from demo_data import load_all  # tools/ is on sys.path when this file runs as a script
 from sqlalchemy.engine import make_url
 
 from common.auth import load_signing_key, public_jwks
@@ -25,13 +26,6 @@ from common.eventlog.sql_log import LOG_MIGRATIONS
 from common.migrations import upgrade
 
 SERVICES = ("training", "evaluation", "finance", "awards", "indicators")
-DEMO_BODY = "S0001"
-DEMO_CERTIFICATES = (
-    # (number, level, ID number, name, town): synthetic people with valid check characters.
-    ("S000133000001253000101", "senior", "33090219850315001X", "演示甲", "changguo"),
-    ("S000133000001254000102", "intermediate", "330902199001010018", "演示乙", "jintang"),
-    ("S000133000001252000103", "technician", "330902197806060014", "演示丙", "baiquan"),
-)
 
 
 def parse_args() -> argparse.Namespace:
@@ -160,40 +154,6 @@ def wait_ready(
         time.sleep(0.2)
 
 
-def load_demo_data(gateway: str) -> int:
-    """Post a few synthetic certificates through the gateway (idempotent)."""
-    token = httpx.post(
-        f"{gateway}/auth/dev/token",
-        json={"kind": "evaluation_body", "subject": DEMO_BODY},
-        timeout=10,
-    )
-    token.raise_for_status()
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    posted = 0
-    for number, level, id_number, name, town in DEMO_CERTIFICATES:
-        response = httpx.post(
-            f"{gateway}/api/evaluation/v1/certificates",
-            headers=headers,
-            json={
-                "number": number,
-                "level": level,
-                "occupation_code": "6-04-02-05",
-                "occupation_name": "焊工",
-                "holder_id_number": id_number,
-                "holder_name": name,
-                "issued_on": "2025-06-20",
-                "employer_uscc": "91330902MA2A1B2C3D",
-                "mode": "social_evaluation",
-                "town": town,
-            },
-            timeout=10,
-        )
-        if response.status_code not in (200, 201):
-            raise RuntimeError(f"demo certificate refused: {response.status_code} {response.text}")
-        posted += 1
-    return posted
-
-
 def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     """SIGTERM every child, then SIGKILL what is still running after ten seconds."""
     for process in processes.values():
@@ -249,7 +209,7 @@ def main() -> int:
         gateway = f"http://{args.host}:{args.port}"
         ready["gateway"] = f"{gateway}/readyz"
         wait_ready(ready, processes)
-        demo = 0 if args.no_demo else load_demo_data(gateway)
+        demo = {} if args.no_demo else load_all(gateway)
         storage = "PostgreSQL" if args.postgres else f"SQLite in {var}"
         print(f"Dinghai skills platform is running ({storage}).")
         print(
@@ -258,7 +218,8 @@ def main() -> int:
         print(f"  indicators  {gateway}/api/indicators/v1/indicators?year=2025")
         for index, service in enumerate(SERVICES):
             print(f"  {service:<11} http://{args.host}:{args.service_port_base + index}")
-        print(f"  demo data   {demo} certificates; logs in {var / 'logs'}")
+        loaded = ", ".join(f"{n} {name}" for name, n in demo.items()) or "none"
+        print(f"  demo data   {loaded}; logs in {var / 'logs'}")
         print("Press Ctrl-C to stop.", flush=True)
         while not stopping["signal"]:
             for name, process in processes.items():
