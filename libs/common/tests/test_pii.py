@@ -41,3 +41,25 @@ def test_log_scrubbing_masks_id_numbers_and_phones() -> None:
     text = scrub("holder 11010519491231002X phone 13812345678 count 12345")
     assert "11010519491231002X" not in text and "13812345678" not in text
     assert "110105********002X" in text and "138****5678" in text and "12345" in text
+
+
+async def test_verifier_with_in_memory_keys_reports_a_bad_token_as_invalid() -> None:
+    from common.auth import (
+        PrincipalKind,
+        TokenIssuer,
+        TokenVerifier,
+        generate_signing_key,
+        public_jwks,
+    )
+    from common.errors import Unauthenticated
+
+    key = generate_signing_key()
+    issuer = TokenIssuer(key, issuer="iss", audience="aud")
+    verifier = TokenVerifier(issuer="iss", audience="aud", jwks=public_jwks([key]))
+    principal = await verifier.verify(issuer.issue(kind=PrincipalKind.BANK, subject="bank-1"))
+    assert principal.kind is PrincipalKind.BANK and principal.subject == "bank-1"
+    with pytest.raises(Unauthenticated, match="invalid or expired"):
+        await verifier.verify("not.a.token")
+    other = TokenIssuer(key, issuer="someone-else", audience="aud")
+    with pytest.raises(Unauthenticated, match="invalid or expired"):
+        await verifier.verify(other.issue(kind=PrincipalKind.BANK, subject="bank-1"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -19,26 +18,6 @@ from evaluation.db import MIGRATIONS
 from evaluation.main import create_app
 from evaluation.models import Certificate, outbox
 from evaluation.settings import EvaluationSettings
-
-VALID_ID = "11010519491231002X"
-
-
-def certificate_body(**overrides: Any) -> dict[str, Any]:
-    """A valid certificate posting; override any field."""
-    body = {
-        "number": "S000133000001253000001",
-        "level": "senior",
-        "occupation_code": "6-04-02-05",
-        "occupation_name": "焊工",
-        "holder_id_number": VALID_ID,
-        "holder_name": "张三",
-        "issued_on": "2025-03-01",
-        "employer_uscc": "91110000600037341L",
-        "mode": "social_evaluation",
-        "town": "changguo",
-    }
-    body.update(overrides)
-    return body
 
 
 @dataclass

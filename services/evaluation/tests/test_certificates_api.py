@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -12,12 +13,29 @@ from common.testing.plugin import AuthKit
 from evaluation.events import CERTIFICATE_ISSUED, SOURCE
 from evaluation.models import Certificate, outbox
 
-from .conftest import VALID_ID, EvaluationEnv, certificate_body
-
 PROBLEM = "application/problem+json"
+VALID_ID = "11010519491231002X"
 
 
-async def test_issue_stores_encrypted_holder_and_publishes_event(env: EvaluationEnv) -> None:
+def certificate_body(**overrides: Any) -> dict[str, Any]:
+    """A valid certificate posting; override any field."""
+    body = {
+        "number": "S000133000001253000001",
+        "level": "senior",
+        "occupation_code": "6-04-02-05",
+        "occupation_name": "焊工",
+        "holder_id_number": VALID_ID,
+        "holder_name": "张三",
+        "issued_on": "2025-03-01",
+        "employer_uscc": "91110000600037341L",
+        "mode": "social_evaluation",
+        "town": "changguo",
+    }
+    body.update(overrides)
+    return body
+
+
+async def test_issue_stores_encrypted_holder_and_publishes_event(env) -> None:
     response = await env.client.post(
         "/v1/certificates", json=certificate_body(), headers=env.headers
     )
@@ -39,7 +57,7 @@ async def test_issue_stores_encrypted_holder_and_publishes_event(env: Evaluation
     assert len(event.personkey) == 64
 
 
-async def test_relayed_event_reaches_the_log(env: EvaluationEnv) -> None:
+async def test_relayed_event_reaches_the_log(env) -> None:
     await env.client.post("/v1/certificates", json=certificate_body(), headers=env.headers)
     relay = OutboxRelay(engine=env.engine, table=outbox, log=env.log, source=SOURCE)
     assert await relay.drain() == 1
@@ -48,7 +66,7 @@ async def test_relayed_event_reaches_the_log(env: EvaluationEnv) -> None:
     assert logged.event.source == "/services/evaluation"
 
 
-async def test_same_certificate_twice_is_idempotent(env: EvaluationEnv) -> None:
+async def test_same_certificate_twice_is_idempotent(env) -> None:
     first = await env.client.post("/v1/certificates", json=certificate_body(), headers=env.headers)
     again = await env.client.post("/v1/certificates", json=certificate_body(), headers=env.headers)
     assert (first.status_code, again.status_code) == (201, 200)
@@ -56,7 +74,7 @@ async def test_same_certificate_twice_is_idempotent(env: EvaluationEnv) -> None:
     assert await env.counts() == (1, 1)
 
 
-async def test_other_certificate_under_a_known_number_conflicts(env: EvaluationEnv) -> None:
+async def test_other_certificate_under_a_known_number_conflicts(env) -> None:
     await env.client.post("/v1/certificates", json=certificate_body(), headers=env.headers)
     response = await env.client.post(
         "/v1/certificates",
@@ -94,7 +112,7 @@ async def test_other_certificate_under_a_known_number_conflicts(env: EvaluationE
     ],
 )
 async def test_bad_input_is_refused_with_nothing_written(
-    env: EvaluationEnv, overrides: dict, field: str, reason: str
+    env, overrides: dict, field: str, reason: str
 ) -> None:
     response = await env.client.post(
         "/v1/certificates", json=certificate_body(**overrides), headers=env.headers
@@ -111,7 +129,7 @@ async def test_bad_input_is_refused_with_nothing_written(
     assert await env.counts() == (0, 0)
 
 
-async def test_uscc_checksum_failure_is_a_warning(env: EvaluationEnv) -> None:
+async def test_uscc_checksum_failure_is_a_warning(env) -> None:
     response = await env.client.post(
         "/v1/certificates",
         json=certificate_body(employer_uscc="91350100M0001TGQXM"),
@@ -121,7 +139,7 @@ async def test_uscc_checksum_failure_is_a_warning(env: EvaluationEnv) -> None:
     assert response.json()["warnings"] == ["uscc_checksum_mismatch"]
 
 
-async def test_legacy_number_is_accepted_and_tagged(env: EvaluationEnv) -> None:
+async def test_legacy_number_is_accepted_and_tagged(env) -> None:
     response = await env.client.post(
         "/v1/certificates", json=certificate_body(number="0912003000300127"), headers=env.headers
     )
@@ -129,7 +147,7 @@ async def test_legacy_number_is_accepted_and_tagged(env: EvaluationEnv) -> None:
     assert response.json()["number_format"] == "legacy"
 
 
-async def test_access_rules(env: EvaluationEnv, auth: AuthKit) -> None:
+async def test_access_rules(env, auth: AuthKit) -> None:
     url, body = "/v1/certificates", certificate_body()
     missing = await env.client.post(url, json=body)
     assert missing.status_code == 401 and missing.headers["content-type"] == PROBLEM
@@ -150,7 +168,7 @@ async def test_access_rules(env: EvaluationEnv, auth: AuthKit) -> None:
     assert await env.counts() == (0, 0)
 
 
-async def test_token_signed_by_another_key_is_refused(env: EvaluationEnv) -> None:
+async def test_token_signed_by_another_key_is_refused(env) -> None:
     from common.auth import PrincipalKind, TokenIssuer, generate_signing_key
 
     rogue = TokenIssuer(
@@ -165,7 +183,7 @@ async def test_token_signed_by_another_key_is_refused(env: EvaluationEnv) -> Non
     assert response.status_code == 401
 
 
-async def test_unexpected_error_is_a_bare_500(env: EvaluationEnv, monkeypatch) -> None:
+async def test_unexpected_error_is_a_bare_500(env, monkeypatch) -> None:
     from evaluation import service
 
     async def explode(*_args, **_kwargs):
@@ -180,7 +198,7 @@ async def test_unexpected_error_is_a_bare_500(env: EvaluationEnv, monkeypatch) -
     assert "secret" not in response.text and "RuntimeError" not in response.text
 
 
-async def test_health_readiness_metrics(env: EvaluationEnv) -> None:
+async def test_health_readiness_metrics(env) -> None:
     assert (await env.client.get("/healthz")).json() == {"status": "ok"}
     ready = await env.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["migrations"]["at_head"] is True

@@ -4,53 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import httpx
 import pytest
 
-from common.db import make_engine
 from common.eventlog.consumer import Consumer
-from common.eventlog.envelope import Event
 from common.eventlog.sql_log import LOG_MIGRATIONS, SqlEventLog
 from common.testing.databases import DatabaseFactory
 from common.testing.plugin import running_app
 from indicators.db import MIGRATIONS
-from indicators.handlers import CERTIFICATE_ISSUED, consumer_factory
+from indicators.handlers import consumer_factory
 from indicators.main import create_app, load_indicator_policy
 from indicators.settings import IndicatorsSettings
-
-
-def issued(
-    *,
-    person: str,
-    level: str = "junior",
-    town: str = "changguo",
-    on: str = "2025-03-01",
-    certificate: str | None = None,
-) -> Event:
-    """A `certificate.issued.v1` event as evaluation publishes it."""
-    certificate = certificate or f"cert-{person}-{level}-{on}"
-    return Event(
-        type=CERTIFICATE_ISSUED,
-        source="/services/evaluation",
-        subject=certificate,
-        personkey=person.ljust(64, "0"),
-        town=town,
-        time=datetime.now(UTC),
-        data={
-            "certificate_id": certificate,
-            "level": level,
-            "occupation_code": "6-04-02-05",
-            "occupation_edition": "2022",
-            "mode": "social_evaluation",
-            "body_code": "S0001",
-            "employer_uscc": None,
-            "town": town,
-            "issued_on": on,
-            "policy_version": "2025.1",
-        },
-    )
 
 
 @dataclass
@@ -83,6 +49,3 @@ async def env(databases: DatabaseFactory) -> AsyncIterator[IndicatorsEnv]:
 
 def ymd(text: str) -> date:
     return date.fromisoformat(text)
-
-
-__all__ = ["IndicatorsEnv", "issued", "make_engine", "ymd"]

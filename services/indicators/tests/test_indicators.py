@@ -2,18 +2,52 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from common.eventlog.envelope import Event
 from common.testing.databases import DatabaseFactory
 from common.testing.plugin import running_app
 from indicators.__main__ import rebuild
 from indicators.db import MIGRATIONS
+from indicators.handlers import CERTIFICATE_ISSUED
 from indicators.main import create_app
 from indicators.rules import meets, progress_percent, share_percent
 from indicators.settings import IndicatorsSettings
 
-from .conftest import IndicatorsEnv, issued
+
+def issued(
+    *,
+    person: str,
+    level: str = "junior",
+    town: str = "changguo",
+    on: str = "2025-03-01",
+    certificate: str | None = None,
+) -> Event:
+    """A `certificate.issued.v1` event as evaluation publishes it."""
+    certificate = certificate or f"cert-{person}-{level}-{on}"
+    return Event(
+        type=CERTIFICATE_ISSUED,
+        source="/services/evaluation",
+        subject=certificate,
+        personkey=person.ljust(64, "0"),
+        town=town,
+        time=datetime.now(UTC),
+        data={
+            "certificate_id": certificate,
+            "level": level,
+            "occupation_code": "6-04-02-05",
+            "occupation_edition": "2022",
+            "mode": "social_evaluation",
+            "body_code": "S0001",
+            "employer_uscc": None,
+            "town": town,
+            "issued_on": on,
+            "policy_version": "2025.1",
+        },
+    )
 
 
-async def test_counts_distinct_persons_and_high_skilled(env: IndicatorsEnv) -> None:
+async def test_counts_distinct_persons_and_high_skilled(env) -> None:
     await env.log.append(
         [
             issued(person="a", level="junior"),
@@ -35,7 +69,7 @@ async def test_counts_distinct_persons_and_high_skilled(env: IndicatorsEnv) -> N
     assert (earlier["skilled_talents"], earlier["high_skilled_talents"]) == (2, 0)
 
 
-async def test_report_has_targets_progress_and_lag(env: IndicatorsEnv) -> None:
+async def test_report_has_targets_progress_and_lag(env) -> None:
     await env.log.append([issued(person="a", level="senior")])
     before = (await env.client.get("/v1/indicators", params={"year": 2025})).json()
     assert before["lag_events"] == 1
@@ -58,7 +92,7 @@ async def test_report_has_targets_progress_and_lag(env: IndicatorsEnv) -> None:
     )
 
 
-async def test_events_applied_twice_count_once(env: IndicatorsEnv) -> None:
+async def test_events_applied_twice_count_once(env) -> None:
     event = issued(person="a", level="senior")
     await env.log.append([event])
     await env.consumer.catch_up()
@@ -69,7 +103,7 @@ async def test_events_applied_twice_count_once(env: IndicatorsEnv) -> None:
     assert (await env.values(year=2025))["skilled_talents"] == 1
 
 
-async def test_bad_queries_are_problems(env: IndicatorsEnv) -> None:
+async def test_bad_queries_are_problems(env) -> None:
     for params, field in [
         ({"year": 2019}, "year"),
         ({"town": "atlantis"}, "town"),
@@ -83,7 +117,7 @@ async def test_bad_queries_are_problems(env: IndicatorsEnv) -> None:
 
 
 async def test_replay_into_an_empty_database_gives_the_same_numbers(
-    env: IndicatorsEnv, databases: DatabaseFactory
+    env, databases: DatabaseFactory
 ) -> None:
     await env.log.append(
         [

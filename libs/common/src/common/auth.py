@@ -154,7 +154,8 @@ class TokenVerifier:
         self._cache_size = cache_size
 
     async def _keyset(self, *, refresh: bool = False) -> KeySet:
-        stale = refresh and time.monotonic() - self._loaded_at > 5
+        reloadable = bool(self._jwks_path or self._jwks_url)
+        stale = refresh and reloadable and time.monotonic() - self._loaded_at > 5
         if self._keys is None or stale:
             document: dict[str, Any] | None = None
             if self._jwks_path:

@@ -1,0 +1,1 @@
+"""Small apps the benchmarks start as subprocesses."""
