@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -233,3 +234,15 @@ def test_ctrl_c_stops_everything(platform: Platform) -> None:
     assert platform.process.wait(timeout=20) == 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{platform.gateway}/healthz", timeout=1)
+
+
+def test_demo_people_have_valid_id_numbers() -> None:
+    """`make run` loads these through the gateway; an invalid one would stop the start-up."""
+    from common.identifiers import is_valid_id_number
+
+    spec = importlib.util.spec_from_file_location("demo_data", ROOT / "tools" / "demo_data.py")
+    assert spec and spec.loader
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    assert demo.DEMO_CERTIFICATES
+    assert all(is_valid_id_number(row[2]) for row in demo.DEMO_CERTIFICATES)

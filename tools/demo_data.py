@@ -40,9 +40,9 @@ class DemoClient:
 DEMO_BODY = "S0001"
 DEMO_CERTIFICATES = (
     # (number, level, ID number, name, town)
-    ("S000133000001253000101", "senior", "33090219850315001X", "演示甲", "changguo"),
-    ("S000133000001254000102", "intermediate", "330902199001010018", "演示乙", "jintang"),
-    ("S000133000001252000103", "technician", "330902197806060014", "演示丙", "baiquan"),
+    ("S000133000001253000101", "senior", "330902198503150014", "演示甲", "changguo"),
+    ("S000133000001254000102", "intermediate", "330902199001010016", "演示乙", "jintang"),
+    ("S000133000001252000103", "technician", "330902197806060011", "演示丙", "baiquan"),
 )
 
 
