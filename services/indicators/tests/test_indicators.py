@@ -78,6 +78,7 @@ async def test_report_has_targets_progress_and_lag(env) -> None:
     assert report["lag_events"] == 0 and report["as_of"] == "2025-12-31"
     skilled = next(i for i in report["indicators"] if i["code"] == "skilled_talents")
     assert skilled["target"] == 111000 and skilled["value"] == 1
+    assert isinstance(skilled["value"], int) and isinstance(skilled["target"], int)
     assert skilled["on_track"] is False and skilled["progress_percent"] == 0.0
     codes = {i["code"] for i in report["indicators"]}
     assert {

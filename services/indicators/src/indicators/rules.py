@@ -20,7 +20,7 @@ class IndicatorDefinition(_Tolerant):
     name_zh: str
     unit: str
     comparison: str = ">="
-    targets: dict[str, float | None] = {}
+    targets: dict[str, int | float | None] = {}
 
 
 class LevelRank(_Tolerant):

@@ -15,8 +15,10 @@ class IndicatorValue(ResponseModel):
     code: str
     name_zh: str
     unit: str
-    value: float | None = Field(description="None when a denominator (baseline) is missing")
-    target: float | None
+    value: int | float | None = Field(
+        description="Counts are integers; None when a denominator (baseline) is missing"
+    )
+    target: int | float | None
     progress_percent: float | None
     on_track: bool | None
 
