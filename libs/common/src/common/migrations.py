@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from alembic import command
@@ -56,34 +57,34 @@ def run_env(target_metadata: MetaData) -> None:
 
 async def upgrade(url: str, script_location: str, revision: str = "head") -> None:
     """Apply migrations to the database at `url`."""
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade_on, script_location, revision)
-    finally:
-        await engine.dispose()
-
-
-def _upgrade_on(connection: Connection, script_location: str, revision: str) -> None:
-    config = alembic_config(script_location)
-    config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    await _run(url, script_location, command.upgrade, revision)
 
 
 async def downgrade(url: str, script_location: str, revision: str = "base") -> None:
     """Revert migrations (used by migration round-trip tests)."""
+    await _run(url, script_location, command.downgrade, revision)
+
+
+async def _run(
+    url: str, script_location: str, alembic_command: Callable[[Config, str], None], revision: str
+) -> None:
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_downgrade_on, script_location, revision)
+            await conn.run_sync(_run_on, script_location, alembic_command, revision)
     finally:
         await engine.dispose()
 
 
-def _downgrade_on(connection: Connection, script_location: str, revision: str) -> None:
+def _run_on(
+    connection: Connection,
+    script_location: str,
+    alembic_command: Callable[[Config, str], None],
+    revision: str,
+) -> None:
     config = alembic_config(script_location)
     config.attributes["connection"] = connection
-    command.downgrade(config, revision)
+    alembic_command(config, revision)
 
 
 def _current_heads(connection: Connection) -> set[str]:
