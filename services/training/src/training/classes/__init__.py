@@ -1,0 +1,1 @@
+"""Classes: runs of a programme by an institution."""

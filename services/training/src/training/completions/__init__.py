@@ -1,0 +1,1 @@
+"""Completions posted by institutions in idempotent batches."""

@@ -1,0 +1,1 @@
+"""Enrolment: seats against class capacity and programme quota, waiting lists."""

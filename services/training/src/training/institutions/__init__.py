@@ -1,0 +1,1 @@
+"""Training institutions and their sites."""

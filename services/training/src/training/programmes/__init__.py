@@ -1,0 +1,1 @@
+"""Programmes (training domains by year) and their person-times quotas."""
