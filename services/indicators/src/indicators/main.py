@@ -8,6 +8,7 @@ from common.app import ServiceSpec, create_service_app
 from common.eventlog.runner import consumer_worker
 from common.policy import load_policy_set
 from indicators.api import router
+from indicators.dashboard import router as dashboard_router
 from indicators.db import MIGRATIONS
 from indicators.handlers import consumer_factory
 from indicators.rules import IndicatorPolicy
@@ -24,9 +25,7 @@ def create_app(settings: IndicatorsSettings | None = None) -> FastAPI:
     """Build the app; refuses to start on invalid policy data."""
     settings = settings or IndicatorsSettings()
     policy = load_indicator_policy(settings)
-    town_codes = frozenset(
-        t["code"] for t in load_policy_set(settings.policy_dir or None).latest.data["towns"]
-    )
+    town_codes = frozenset(policy.town_codes)
     return create_service_app(
         ServiceSpec(
             name="indicators",
@@ -34,7 +33,7 @@ def create_app(settings: IndicatorsSettings | None = None) -> FastAPI:
             description="The pilot's indicators against their targets, from the shared event log.",
             settings=settings,
             migrations=MIGRATIONS,
-            routers=[router],
+            routers=[router, dashboard_router],
             workers=[consumer_worker(consumer_factory(policy))],
             state={"policy": policy, "town_codes": town_codes},
             reads_eventlog=True,

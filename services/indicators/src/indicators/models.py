@@ -1,10 +1,24 @@
-"""Tables owned by the indicators service: reader models of events, checkpoints, baselines."""
+"""Tables owned by the indicators service: facts read from events, delta counters, baselines.
+
+- `certificate_facts`, `completion_facts`, `membership_facts`: per-person state, so an event
+  recomputes only its person's timeline (`indicators.timeline`).
+- `reward_facts`: reward grants and reversals (money flows, no person).
+- `indicator_deltas`: the rollups. One row per (town, grain, bucket, component) holding the sum of
+  the deltas dated inside that bucket: grain `d` = the day, `w` = the seven-day block of the month
+  (days 1–7, 8–14, 15–21, 22–28, 29–31; bucket = its first day), `m` = the month (bucket = its
+  first day), `y` = the year (bucket = 1 January). Every delta is written to all four grains, for
+  its town and for the district (`*`). A value as of D reads at most (years before D) + 11 months
+  + 4 blocks + 7 days rows per component (years + 12 months when D ends a month): the cost of a
+  read depends on the calendar, not on the number of certificates.
+- `employed_baselines` and `baseline_changes`: the employed-persons baseline officials enter per
+  year (who/when audited). Not from the log, so a rebuild keeps them.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import Date, Integer, String
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import new_metadata
@@ -21,17 +35,72 @@ checkpoints, dead_letters = consumer_tables(Base.metadata)
 
 
 class CertificateFact(Base):
-    """What the indicators need of one certificate, built from evaluation's events."""
+    """What the indicators need of one certificate (issue fields empty until the issue arrives)."""
 
     __tablename__ = "certificate_facts"
 
-    certificate_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    certificate_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_key: Mapped[str] = mapped_column(String(64), index=True)
-    level: Mapped[str] = mapped_column(String(32))
-    level_rank: Mapped[int] = mapped_column(Integer)
-    town: Mapped[str] = mapped_column(String(32), index=True)
-    issued_on: Mapped[date] = mapped_column(Date, index=True)
+    level: Mapped[str | None] = mapped_column(String(32))
+    level_rank: Mapped[int] = mapped_column(Integer, default=0)
+    town: Mapped[str | None] = mapped_column(String(32))
+    occupation_code: Mapped[str | None] = mapped_column(String(16))
+    issued_on: Mapped[date | None] = mapped_column(Date)
     revoked_on: Mapped[date | None] = mapped_column(Date)
+    flagged_on: Mapped[date | None] = mapped_column(Date)
+
+
+class CompletionFact(Base):
+    """One training completion."""
+
+    __tablename__ = "completion_facts"
+
+    completion_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_key: Mapped[str] = mapped_column(String(64), index=True)
+    domain: Mapped[str] = mapped_column(String(64))
+    town: Mapped[str] = mapped_column(String(32))
+    completed_on: Mapped[date] = mapped_column(Date)
+    key_group: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[str] = mapped_column(String(16))
+
+
+class MembershipFact(Base):
+    """One key-group membership record (every record kept: as-of reads need the history)."""
+
+    __tablename__ = "membership_facts"
+
+    membership_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_key: Mapped[str] = mapped_column(String(64), index=True)
+    group: Mapped[str] = mapped_column(String(64))
+    town: Mapped[str] = mapped_column(String(32))
+    willing: Mapped[bool] = mapped_column(Boolean)
+    recorded_on: Mapped[date] = mapped_column(Date)
+    position: Mapped[int] = mapped_column(BigInteger)
+
+
+class RewardFact(Base):
+    """A self-assessment reward grant (`g:<entry>`) or reversal (`r:<entry>:<date>:<fen>`)."""
+
+    __tablename__ = "reward_facts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)  # negative for a reversal
+    effective_on: Mapped[date] = mapped_column(Date)
+    town: Mapped[str | None] = mapped_column(String(32))  # of the certificate
+
+
+class IndicatorDelta(Base):
+    """Sum of the deltas of one component, town and calendar bucket (see the module docstring)."""
+
+    __tablename__ = "indicator_deltas"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # clustered by the key: reads scan it only
+
+    town: Mapped[str] = mapped_column(String(32), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
+    code: Mapped[str] = mapped_column(String(96), primary_key=True)
+    delta: Mapped[int] = mapped_column(BigInteger)
 
 
 class EmployedBaseline(Base):
@@ -41,3 +110,20 @@ class EmployedBaseline(Base):
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     persons: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BaselineChange(Base):
+    """Audit trail of baseline entries: who set which value when."""
+
+    __tablename__ = "baseline_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    persons: Mapped[int] = mapped_column(Integer)
+    previous: Mapped[int | None] = mapped_column(Integer)
+    changed_by: Mapped[str] = mapped_column(String(128))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    request_id: Mapped[str | None] = mapped_column(String(128))
