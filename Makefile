@@ -26,8 +26,14 @@ format: setup
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
-bench: setup
-	$(UV) run python bench/gateway_hop.py
+# Benchmarks write bench/results/<name>.json; `make bench` runs them all, `make bench-<name>` one.
+# Those marked (PostgreSQL) use the machine's server at 127.0.0.1:5432. See bench/README.md.
+BENCHES := gateway_hop training_enrolment evaluation_import indicators_read
+
+bench: $(addprefix bench-,$(BENCHES))
+
+bench-%: setup
+	$(UV) run python bench/$*.py
 
 contracts: setup
 	$(UV) run python tools/export_contracts.py
