@@ -216,6 +216,7 @@ def main() -> int:
             f"  gateway     {gateway}   (API docs {gateway}/docs, OpenAPI {gateway}/openapi.json)"
         )
         print(f"  indicators  {gateway}/api/indicators/v1/indicators?year=2025")
+        print(f"  dashboard   {gateway}/dashboard/   (指标晾晒, for officials)")
         for index, service in enumerate(SERVICES):
             print(f"  {service:<11} http://{args.host}:{args.service_port_base + index}")
         loaded = ", ".join(f"{n} {name}" for name, n in demo.items()) or "none"
