@@ -142,7 +142,20 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         }
     else:
         urls = {n: f"sqlite+aiosqlite:///{var / f'{n}.db'}" for n in (*SERVICES, "eventlog")}
-    yield Platform(gateway=f"http://127.0.0.1:{base}", process=process, var=var, database_urls=urls)
+    running = Platform(
+        gateway=f"http://127.0.0.1:{base}", process=process, var=var, database_urls=urls
+    )
+    # Certificates are issued by registered evaluation bodies: a district official registers S0001.
+    registered = httpx.post(
+        f"{running.gateway}/api/evaluation/v1/bodies",
+        json={"code": "S0001", "type": "S", "name": "评价机构S0001"},
+        headers=running.token("official", "admin-1", role="district_admin"),
+        timeout=10,
+    )
+    if registered.status_code != 201:
+        process.kill()
+        pytest.fail(f"could not register the evaluation body: {registered.text}")
+    yield running
     if process.poll() is None:
         process.kill()
         process.wait()

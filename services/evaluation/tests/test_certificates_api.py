@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -13,26 +12,9 @@ from common.testing.plugin import AuthKit
 from evaluation.events import CERTIFICATE_ISSUED, SOURCE
 from evaluation.models import Certificate, outbox
 
+from .conftest import VALID_ID, certificate_body
+
 PROBLEM = "application/problem+json"
-VALID_ID = "11010519491231002X"
-
-
-def certificate_body(**overrides: Any) -> dict[str, Any]:
-    """A valid certificate posting; override any field."""
-    body = {
-        "number": "S000133000001253000001",
-        "level": "senior",
-        "occupation_code": "6-04-02-05",
-        "occupation_name": "焊工",
-        "holder_id_number": VALID_ID,
-        "holder_name": "张三",
-        "issued_on": "2025-03-01",
-        "employer_uscc": "91110000600037341L",
-        "mode": "social_evaluation",
-        "town": "changguo",
-    }
-    body.update(overrides)
-    return body
 
 
 async def test_issue_stores_encrypted_holder_and_publishes_event(env) -> None:
@@ -57,7 +39,8 @@ async def test_issue_stores_encrypted_holder_and_publishes_event(env) -> None:
     assert len(event.personkey) == 64
 
 
-async def test_relayed_event_reaches_the_log(env) -> None:
+async def test_relayed_event_reaches_the_log(make_env) -> None:
+    env = await make_env(with_log=True)
     await env.client.post("/v1/certificates", json=certificate_body(), headers=env.headers)
     relay = OutboxRelay(engine=env.engine, table=outbox, log=env.log, source=SOURCE)
     assert await relay.drain() == 1
@@ -184,12 +167,12 @@ async def test_token_signed_by_another_key_is_refused(env) -> None:
 
 
 async def test_unexpected_error_is_a_bare_500(env, monkeypatch) -> None:
-    from evaluation import service
+    from evaluation.certificates import service
 
     async def explode(*_args, **_kwargs):
         raise RuntimeError("secret database detail 11010519491231002X")
 
-    monkeypatch.setattr(service, "issue_certificate", explode)
+    monkeypatch.setattr(service, "issue_one", explode)
     response = await env.client.post(
         "/v1/certificates", json=certificate_body(), headers=env.headers
     )
@@ -205,3 +188,13 @@ async def test_health_readiness_metrics(env) -> None:
     metrics = await env.client.get("/metrics")
     assert "http_requests_total" in metrics.text
     assert "x-request-id" in ready.headers
+
+
+async def test_issued_event_data_is_the_published_contract(env) -> None:
+    """The `issued` data is built by hand for speed: it must be exactly the contract model's."""
+    from evaluation.events import CertificateIssuedV1
+
+    await env.issue(employer_uscc=None)
+    await env.issue(number="S000133000001253000002", occupation_edition="2015")
+    for event in await env.events(".certificate.issued.v1"):
+        assert CertificateIssuedV1.model_validate(event.data).model_dump(mode="json") == event.data

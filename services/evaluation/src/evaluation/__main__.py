@@ -1,4 +1,4 @@
-"""`python -m evaluation migrate|relay`."""
+"""`python -m evaluation migrate|relay|backfill-name-digests`."""
 
 from __future__ import annotations
 
@@ -19,11 +19,22 @@ async def _relay() -> None:
     await run_relay_process(settings=EvaluationSettings(), table=outbox, source=SOURCE)
 
 
+async def _backfill() -> None:
+    from evaluation.certificates.maintenance import backfill_name_digests
+
+    count = await backfill_name_digests(EvaluationSettings())
+    print(f"name digests written: {count}")
+
+
 if __name__ == "__main__":
     cli.main(
         prog="evaluation",
         commands={
             "migrate": ("upgrade this service's database", _migrate),
             "relay": ("copy outbox rows to the shared event log until stopped", _relay),
+            "backfill-name-digests": (
+                "compute the verification digest of names recorded before it existed",
+                _backfill,
+            ),
         },
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from common.settings import BaseServiceSettings
@@ -16,3 +19,22 @@ class EvaluationSettings(BaseServiceSettings):
         env_prefix="EVALUATION_", extra="ignore", env_ignore_empty=True
     )
     service_name: ClassVar[str] = "evaluation"
+
+    # Public verification: at most this many requests per client address per window.
+    verification_rate_limit: int = 10
+    verification_rate_window_seconds: float = 60.0
+    # Peers whose X-Forwarded-For names the real client (the gateway). Others are the client.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Bulk import: uploads are streamed to files here and deleted once processed.
+    import_dir: str = ""
+    import_max_rows: int = 200_000
+    import_max_bytes: int = 128 * 1024 * 1024
+    import_chunk_rows: int = 5_000
+    # A running job whose heartbeat is older than this is reported as interrupted.
+    import_stale_seconds: float = 60.0
+
+    def import_path(self) -> Path:
+        """The folder for uploaded files (created on demand)."""
+        path = Path(self.import_dir or Path(tempfile.gettempdir()) / "dinghai-evaluation-imports")
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,1 @@
+"""Evaluation bodies: registration, status history, negative list."""

@@ -1,0 +1,1 @@
+"""Certificates: issue (one or a batch), revoke, flag, and officials' reads."""

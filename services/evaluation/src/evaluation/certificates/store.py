@@ -1,0 +1,283 @@
+"""Certificate and outbox rows: built as tuples, written many at once (Core executemany, or
+COPY on PostgreSQL), and looked up by number.
+
+Everything runs on the caller's session, inside its transaction (never commits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+import asyncpg
+from sqlalchemy import String, Table, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.eventlog.envelope import Event
+from common.eventlog.outbox import Outbox, outbox_row
+from common.identifiers import normalise_id_number
+from common.pii import mask_id_number, mask_name
+from evaluation.certificates.rules import Candidate
+from evaluation.context import EvaluationContext
+from evaluation.events import CERTIFICATE_ISSUED, SOURCE
+from evaluation.models import Certificate, outbox
+
+certificates: Table = Certificate.__table__
+events_outbox = Outbox(outbox, source=SOURCE)
+# Below this many rows a multi-row INSERT is as fast as COPY and simpler.
+COPY_THRESHOLD = 200
+CERTIFICATE_COLUMNS = (
+    "id",
+    "number",
+    "number_format",
+    "level",
+    "occupation_code",
+    "occupation_name",
+    "occupation_edition",
+    "holder_person_key",
+    "holder_id_cipher",
+    "holder_name_cipher",
+    "holder_id_masked",
+    "holder_name_masked",
+    "holder_name_digest",
+    "issued_on",
+    "employer_uscc",
+    "mode",
+    "town",
+    "body_code",
+    "status",
+    "revoked_on",
+    "revocation_reason",
+    "revoked_at",
+    "flagged_reason",
+    "flagged_on",
+    "import_job_id",
+    "policy_version",
+)
+NUMBER = CERTIFICATE_COLUMNS.index("number")
+OUTBOX_COLUMNS = (
+    "event_id",
+    "type",
+    "source",
+    "subject",
+    "time",
+    "personkey",
+    "town",
+    "traceparent",
+    "request_id",
+    "data",
+)
+
+
+def ordered_ids(count: int) -> list[str]:
+    """`count` UUIDv7 strings (RFC 9562) of this millisecond, increasing in list order.
+
+    UUIDv7s made one by one are random within a millisecond; rows written together take their
+    ids from one counter instead (method 2 of RFC 9562 §6.2), so that ordering by id follows the
+    order of the items — the order in which holders become eligible for rewards.
+    """
+    millis = time.time_ns() // 1_000_000
+    start = int.from_bytes(os.urandom(5), "big") >> 1  # 39 bits: room for the counter
+    noise = os.urandom(4 * count)
+    head = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | 0b10 << 62
+    ids = []
+    for i in range(count):
+        counter = start + i
+        value = (
+            head
+            | (counter >> 30 & 0xFFF) << 64
+            | (counter & 0x3FFF_FFFF) << 32
+            | int.from_bytes(noise[4 * i : 4 * i + 4], "big")
+        )
+        h = f"{value:032x}"
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    """True when the session talks to PostgreSQL."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def _copy(
+    session: AsyncSession, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
+) -> None:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table, records=records, columns=list(columns))
+
+
+async def insert_certificates(session: AsyncSession, records: list[tuple[Any, ...]]) -> set[str]:
+    """Insert certificate rows (tuples in `CERTIFICATE_COLUMNS` order); a number already stored
+    (by a concurrent writer) is skipped. Returns the numbers inserted.
+
+    On PostgreSQL large sets go by COPY inside a savepoint; if a concurrent writer stored one of
+    the numbers meanwhile, the savepoint is rolled back and the rows go by
+    `INSERT ... ON CONFLICT DO NOTHING` instead.
+    """
+    if not records:
+        return set()
+    if is_postgres(session) and len(records) >= COPY_THRESHOLD:
+        try:
+            async with session.begin_nested():
+                await _copy(session, "certificates", CERTIFICATE_COLUMNS, records)
+            return {r[NUMBER] for r in records}
+        except asyncpg.UniqueViolationError:
+            pass
+    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
+    statement = (
+        dialect_insert(certificates)
+        .on_conflict_do_nothing(index_elements=["number"])
+        .returning(certificates.c.number)
+    )
+    connection = await session.connection()
+    result = await connection.execute(
+        statement, [dict(zip(CERTIFICATE_COLUMNS, r, strict=True)) for r in records]
+    )
+    return set(result.scalars().all())
+
+
+async def insert_event_rows(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+    """Write outbox rows (tuples in `OUTBOX_COLUMNS` order, `data` a dict); COPY on PostgreSQL
+    for large sets."""
+    if not rows:
+        return
+    if is_postgres(session) and len(rows) >= COPY_THRESHOLD:
+        await _copy(session, "outbox", OUTBOX_COLUMNS, [(*r[:-1], json.dumps(r[-1])) for r in rows])
+        return
+    await session.execute(insert(outbox), [dict(zip(OUTBOX_COLUMNS, r, strict=True)) for r in rows])
+
+
+async def insert_events(session: AsyncSession, events: list[Event]) -> None:
+    """Write outbox rows for the events."""
+    await insert_event_rows(
+        session, [tuple(outbox_row(e)[c] for c in OUTBOX_COLUMNS) for e in events]
+    )
+
+
+# Everything but the ciphertexts: what replays and conflict checks compare and return.
+STORED_COLUMNS = [c for c in certificates.c if not c.name.endswith("_cipher")]
+
+
+async def stored_by_number(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Any]:
+    """Stored certificates among `numbers`, by number (without their ciphertexts)."""
+    found: dict[str, Any] = {}
+    unique = sorted(set(numbers))
+    if not unique:
+        return found
+    if is_postgres(session):  # one array parameter instead of thousands of bound values
+        condition = certificates.c.number == any_(
+            bindparam("numbers", unique, type_=ARRAY(String(40)))
+        )
+        for row in await session.execute(select(*STORED_COLUMNS).where(condition)):
+            found[row.number] = row
+        return found
+    for start in range(0, len(unique), 5_000):
+        rows = await session.execute(
+            select(*STORED_COLUMNS).where(certificates.c.number.in_(unique[start : start + 5_000]))
+        )
+        for row in rows:
+            found[row.number] = row
+    return found
+
+
+# --- Rows of new certificates and of their `issued` events ---------------------------------
+
+
+def certificate_rows(
+    candidates: list[Candidate], ctx: EvaluationContext, import_job_id: str | None
+) -> list[tuple[Any, ...]]:
+    ids = ordered_ids(len(candidates))  # in item order: the order of eligibility for rewards
+    return [_row(c, ctx, import_job_id, i) for c, i in zip(candidates, ids, strict=True)]
+
+
+def _row(
+    c: Candidate, ctx: EvaluationContext, import_job_id: str | None, certificate_id: str
+) -> tuple[Any, ...]:
+    """A certificate row, its values in `CERTIFICATE_COLUMNS` order."""
+    data = c.data
+    id_number = normalise_id_number(data.holder_id_number)
+    encrypt = ctx.cipher.encrypt
+    return (
+        certificate_id,
+        data.number,
+        c.fmt,
+        data.level,
+        data.occupation_code,
+        data.occupation_name,
+        data.occupation_edition,
+        c.person_key,
+        encrypt(id_number, context=b"certificates.holder_id"),
+        encrypt(data.holder_name, context=b"certificates.holder_name"),
+        mask_id_number(id_number),
+        mask_name(data.holder_name),
+        c.name_digest,
+        data.issued_on,
+        data.employer_uscc.upper() if data.employer_uscc else None,
+        data.mode,
+        data.town,
+        c.body.code,
+        "valid",
+        None,
+        None,
+        None,
+        None,
+        None,
+        import_job_id,
+        ctx.policy.version,
+    )
+
+
+def as_columns(record: tuple[Any, ...]) -> dict[str, Any]:
+    """A certificate row tuple as a column -> value mapping."""
+    return dict(zip(CERTIFICATE_COLUMNS, record, strict=True))
+
+
+def as_certificate(record: tuple[Any, ...]) -> SimpleNamespace:
+    """A certificate row tuple with attribute access (responses, rules)."""
+    return SimpleNamespace(**as_columns(record))
+
+
+def issued_event_row(
+    record: tuple[Any, ...], *, event_id: str, time: datetime, request_id: str | None
+) -> tuple[Any, ...]:
+    """The outbox row (`OUTBOX_COLUMNS` order) of the `certificate.issued` event of a new row.
+
+    Built directly, without an `Event` and a model per row (an import makes a hundred thousand
+    of these); a test checks the data against `CertificateIssuedV1`, the published contract.
+    """
+    (certificate_id, _, _, level, occupation_code, _, occupation_edition, holder) = record[:8]
+    issued_on, employer, mode, town, body_code = record[13:18]
+    return (
+        event_id,
+        CERTIFICATE_ISSUED,
+        SOURCE,
+        certificate_id,
+        time,
+        holder,
+        town,
+        None,
+        request_id,
+        {
+            "certificate_id": certificate_id,
+            "level": level,
+            "occupation_code": occupation_code,
+            "occupation_edition": occupation_edition,
+            "mode": mode,
+            "body_code": body_code,
+            "employer_uscc": employer,
+            "town": town,
+            "issued_on": issued_on.isoformat(),
+            "policy_version": record[25],
+        },
+    )

@@ -1,0 +1,30 @@
+"""What the service layer needs from the app: policy, reward rules, the field cipher, the pepper,
+and today's date. Built once by `main.create_app`; tests build their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from common.pii import FieldCipher
+from evaluation.rules import CertificatePolicy, RewardPolicies
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def today_in_shanghai() -> date:
+    """Today's date in Asia/Shanghai."""
+    return datetime.now(SHANGHAI).date()
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """The app-wide collaborators of the service functions."""
+
+    policy: CertificatePolicy
+    rewards: RewardPolicies
+    cipher: FieldCipher
+    pepper: str
+    today: Callable[[], date] = field(default=today_in_shanghai)

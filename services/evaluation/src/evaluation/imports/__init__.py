@@ -1,0 +1,1 @@
+"""Bulk import of the existing stock of certificates (CSV or XLSX)."""

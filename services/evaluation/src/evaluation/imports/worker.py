@@ -1,0 +1,126 @@
+"""Running an import job as a background task of the web process (asyncio).
+
+The job's state lives in the database: progress after every chunk (each chunk is one
+transaction), a heartbeat, and the final status. A job whose process stops mid-way is recorded
+as `interrupted` (on shutdown right away; after a crash once its heartbeat is stale), and the
+uploaded file is deleted: the official uploads it again and the rows already imported count as
+duplicates. In production a job worker process (or queue consumer) would run `run_import` instead
+of the web process; the function needs only a sessionmaker and the service context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.db import unit_of_work
+from evaluation.context import EvaluationContext
+from evaluation.exceptions import UnsupportedUpload
+from evaluation.imports import reader
+from evaluation.imports.service import (
+    PreparedChunk,
+    prepare_chunk,
+    registered_bodies,
+    set_job,
+    store_chunk,
+)
+
+logger = logging.getLogger("evaluation.imports")
+
+
+async def run_import(
+    *,
+    job_id: str,
+    upload: reader.Upload,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    ctx: EvaluationContext,
+    chunk_rows: int,
+    max_rows: int,
+) -> None:
+    """Process every row of the uploaded file, chunk by chunk, then delete the file."""
+    csv_path: Path = upload.path
+    try:
+        async with unit_of_work(sessionmaker) as session:
+            await set_job(session, job_id, status="running", started_at=datetime.now(UTC))
+        if upload.file_format == "xlsx":
+            csv_path = await asyncio.to_thread(reader.xlsx_to_csv, upload.path)
+        total = await asyncio.to_thread(reader.count_rows, csv_path)
+        if total > max_rows:
+            await _finish(sessionmaker, job_id, "failed", f"too_many_rows: {total} > {max_rows}")
+            return
+        async with unit_of_work(sessionmaker) as session:
+            await set_job(session, job_id, total_rows=total)
+        async with unit_of_work(sessionmaker) as session:
+            bodies = await registered_bodies(session)
+        rows = reader.iter_rows(csv_path)
+        today = ctx.today()
+
+        def prepare_next() -> PreparedChunk | None:
+            chunk = reader.take(rows, chunk_rows)
+            if not chunk:
+                return None
+            return prepare_chunk(job_id=job_id, rows=chunk, bodies=bodies, ctx=ctx, today=today)
+
+        # A pipeline: the next chunk is read, checked and encrypted in a worker thread while the
+        # current one is written (the database waits release the interpreter to that thread).
+        pending = asyncio.ensure_future(asyncio.to_thread(prepare_next))
+        try:
+            while (prepared := await pending) is not None:
+                pending = asyncio.ensure_future(asyncio.to_thread(prepare_next))
+                async with unit_of_work(sessionmaker) as session:
+                    await store_chunk(session, chunk=prepared, ctx=ctx)
+        finally:
+            if not pending.done():
+                pending.cancel()
+        await _finish(sessionmaker, job_id, "completed", None)
+        logger.info("import completed", extra={"count": total})
+    except asyncio.CancelledError:
+        await asyncio.shield(_finish(sessionmaker, job_id, "interrupted", "service_stopped"))
+        raise
+    except UnsupportedUpload:
+        await _finish(sessionmaker, job_id, "failed", "unreadable_file")
+    except UnicodeDecodeError:
+        await _finish(sessionmaker, job_id, "failed", "not_utf8")
+    except Exception:
+        logger.exception("import failed")
+        await _finish(sessionmaker, job_id, "failed", "internal_error")
+    finally:
+        reader.remove(upload.path, csv_path)
+
+
+async def _finish(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: str, status: str, reason: str | None
+) -> None:
+    async with unit_of_work(sessionmaker) as session:
+        await set_job(
+            session, job_id, status=status, failure_reason=reason, finished_at=datetime.now(UTC)
+        )
+
+
+class ImportTasks:
+    """The import tasks running in this process (kept referenced; cancelled on shutdown)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, coroutine: object, *, name: str) -> asyncio.Task[None]:
+        """Run a job's coroutine in the background."""
+        task: asyncio.Task[None] = asyncio.create_task(coroutine, name=name)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def wait(self) -> None:
+        """Wait for every running job (tests)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def cancel_all(self) -> None:
+        """Stop every job; each records itself as interrupted."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*list(self.tasks), return_exceptions=True)

@@ -1,0 +1,1 @@
+"""The enterprise self-assessment reward ledger."""

@@ -1,0 +1,367 @@
+"""Bulk import of the existing stock: CSV and XLSX, per-row errors, re-import, limits, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy import select
+
+from evaluation.models import Certificate, ImportJob
+
+from .conftest import EMPLOYER, VALID_ID, cert_number, id_number, uscc
+
+COLUMNS = [
+    "number",
+    "level",
+    "occupation_code",
+    "occupation_name",
+    "holder_id_number",
+    "holder_name",
+    "issued_on",
+    "employer_uscc",
+    "mode",
+    "town",
+    "body_code",
+]
+
+
+def row(n: int, **overrides: Any) -> dict[str, Any]:
+    values = {
+        "number": cert_number(n),
+        "level": "senior",
+        "occupation_code": "6-04-02-05",
+        "occupation_name": "焊工",
+        "holder_id_number": id_number(n),
+        "holder_name": f"持证人{n}",
+        "issued_on": "2025-03-01",
+        "employer_uscc": EMPLOYER,
+        "mode": "social_evaluation",
+        "town": "changguo",
+        "body_code": "S0001",
+    }
+    values.update(overrides)
+    return values
+
+
+def csv_file(rows: list[dict[str, Any]], columns: list[str] = COLUMNS) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+async def upload(env, content: bytes, filename: str = "stock.csv", headers=None):
+    return await env.client.post(
+        "/v1/imports",
+        files={"file": (filename, content, "application/octet-stream")},
+        headers=headers or env.admin,
+    )
+
+
+async def run(env, content: bytes, filename: str = "stock.csv") -> dict[str, Any]:
+    """Upload, wait for the job, return its final state."""
+    response = await upload(env, content, filename)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["status"] in ("queued", "running", "completed")
+    await env.app.state.import_tasks.wait()
+    final = await env.client.get(f"/v1/imports/{job['id']}", headers=env.admin)
+    assert final.status_code == 200
+    return final.json()
+
+
+async def error_report(env, job_id: str) -> list[list[str]]:
+    response = await env.client.get(f"/v1/imports/{job_id}/errors.csv", headers=env.admin)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(response.text)))
+
+
+async def test_csv_import_creates_certificates_and_events(make_env) -> None:
+    env = await make_env(import_chunk_rows=7)
+    job = await run(env, csv_file([row(n) for n in range(30)]))
+    assert job["status"] == "completed", job
+    assert (job["total_rows"], job["processed_rows"], job["created"]) == (30, 30, 30)
+    assert (job["duplicates"], job["errors"]) == (0, 0)
+    assert job["errors_url"] == f"/v1/imports/{job['id']}/errors.csv"
+    assert await env.counts() == (30, 30)
+    async with env.engine.connect() as conn:
+        jobs = {r for (r,) in await conn.execute(select(Certificate.import_job_id))}
+    assert jobs == {job["id"]}
+    verified = await env.client.post(
+        "/v1/verifications", json={"number": cert_number(3), "name": "持证人3"}
+    )
+    assert verified.json()["result"] == "valid"
+
+
+async def test_row_errors_and_the_report(env) -> None:
+    await env.register("S0002", filed_on="2025-06-01")
+    await env.register("S0003")
+    await env.set_status("S0003", "suspended", "2025-01-01", "暂停")
+    await env.issue(number=cert_number(90), holder_id_number=id_number(90), holder_name="持证人90")
+    rows = [
+        row(1),
+        row(2, holder_id_number="110105194912310021"),  # checksum
+        row(3, body_code="S0999", number=cert_number(3, body="S0999")),  # not registered
+        row(4, town="atlantis", level="wizard"),  # two problems
+        row(90, holder_name="持证人90"),  # identical to a stored certificate: duplicate
+        row(90, number=cert_number(90), holder_id_number=id_number(91)),  # conflict
+        row(6, body_code="S0002", number=cert_number(6, body="S0002")),  # before filing
+        row(7, body_code="S0003", number=cert_number(7, body="S0003")),  # suspended then
+        row(8, issued_on="2025-02-30"),
+        row(9, body_code=""),
+        row(10, mode="enterprise_assessment"),  # an S body
+    ]
+    job = await run(env, csv_file(rows))
+    assert job["status"] == "completed"
+    assert (job["created"], job["duplicates"], job["errors"]) == (1, 1, 9)
+    report = await error_report(env, job["id"])
+    assert report[0] == ["row", "field", "reason", "message"]
+    lines = [tuple(r[:3]) for r in report[1:]]
+    assert lines == [
+        ("3", "holder_id_number", "checksum"),
+        ("4", "body_code", "body_not_registered"),
+        ("5", "level", "unknown_level"),
+        ("5", "town", "unknown_town"),
+        ("7", "number", "conflicts_with_stored_certificate"),
+        ("8", "body_code", "body_not_filed"),
+        ("9", "body_code", "body_suspended"),
+        ("10", "issued_on", "date_from_datetime_parsing"),
+        ("11", "body_code", "missing"),
+        ("12", "mode", "mode_not_allowed_for_body"),
+    ]
+    text = "\n".join(",".join(r) for r in report)
+    assert "110105194912310021" not in text and "持证人" not in text and "atlantis" not in text
+
+
+async def test_reimporting_creates_nothing_new(env) -> None:
+    content = csv_file([row(n) for n in range(12)] + [row(99, town="atlantis")])
+    first = await run(env, content)
+    assert (first["created"], first["duplicates"], first["errors"]) == (12, 0, 1)
+    again = await run(env, content)
+    assert (again["created"], again["duplicates"], again["errors"]) == (0, 12, 1)
+    overlapping = await run(env, csv_file([row(n) for n in range(10, 15)]))
+    assert (overlapping["created"], overlapping["duplicates"]) == (3, 2)
+    assert await env.counts() == (15, 15)
+
+
+async def test_xlsx_import(env) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append([c.upper() for c in [*COLUMNS, "occupation_edition"]])
+    for n in range(5):
+        values = row(n)
+        values["issued_on"] = date(2025, 3, 1) if n % 2 else datetime(2025, 3, 1, 0, 0)
+        sheet.append([values[c] for c in COLUMNS] + ["2015"])
+    legacy = row(5, number=912003000300127, body_code="LEGACY", employer_uscc=None)
+    sheet.append([legacy[c] for c in COLUMNS] + [None])
+    sheet.append([None] * len(COLUMNS))  # blank rows are skipped
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    job = await run(env, buffer.getvalue(), "stock.xlsx")
+    assert job["file_format"] == "xlsx"
+    assert (job["status"], job["total_rows"], job["created"], job["errors"]) == (
+        "completed",
+        6,
+        6,
+        0,
+    )
+    async with env.engine.connect() as conn:
+        stored = {
+            r.number: r
+            for r in await conn.execute(
+                select(Certificate.number, Certificate.occupation_edition, Certificate.issued_on)
+            )
+        }
+    assert stored[cert_number(0)].occupation_edition == "2015"
+    assert stored[cert_number(1)].issued_on == date(2025, 3, 1)
+    assert stored["912003000300127"].occupation_edition == "2022"
+
+
+async def test_legacy_stock_and_bodies_that_stopped_since(env) -> None:
+    await env.set_status("S0001", "exited", "2025-10-01", "退出")
+    rows = [
+        row(1, issued_on="2019-05-01", number=cert_number(1, year=2019)),  # before the exit
+        row(2, issued_on="2025-11-01", number=cert_number(2)),  # after it: refused
+        row(
+            3,
+            body_code="LEGACY",
+            number=cert_number(3, body="S0777", year=2016),
+            issued_on="2016-04-01",
+        ),
+    ]
+    job = await run(env, csv_file(rows))
+    assert (job["created"], job["errors"]) == (2, 1)
+    report = await error_report(env, job["id"])
+    assert report[1][:3] == ["3", "body_code", "body_exited"]
+
+
+async def test_imported_self_assessment_earns_rewards_but_legacy_does_not(env) -> None:
+    enterprise = uscc(5)
+    await env.register("Y0005", uscc=enterprise)
+    rows = [
+        row(
+            n,
+            body_code="Y0005",
+            number=cert_number(n, body="Y0005"),
+            mode="enterprise_assessment",
+            employer_uscc=enterprise,
+        )
+        for n in range(3)
+    ]
+    rows.append(
+        row(
+            3,
+            body_code="LEGACY",
+            mode="enterprise_assessment",
+            employer_uscc=enterprise,
+            number="LEGACY-3",
+        )
+    )
+    job = await run(env, csv_file(rows))
+    assert job["created"] == 4
+    book = await env.client.get(f"/v1/rewards?year=2025&uscc={enterprise}", headers=env.admin)
+    assert book.json()["enterprises"][0]["granted_fen"] == 150_000
+
+
+@pytest.mark.parametrize(
+    ("columns", "reason"),
+    [
+        ([c for c in COLUMNS if c != "town"], "missing_column"),
+        ([*COLUMNS, "phone"], "unknown_column"),
+        ([*COLUMNS, "level"], "repeated_column"),
+    ],
+)
+async def test_header_problems_are_refused_at_once(env, columns, reason) -> None:
+    response = await upload(env, csv_file([row(1)], columns))
+    assert response.status_code == 422
+    assert any(e["reason"] == reason for e in response.json()["errors"])
+    async with env.engine.connect() as conn:
+        assert (await conn.execute(select(ImportJob))).first() is None
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, 415),  # legacy .xls
+        ("number,level\n".encode("gbk") + "证书".encode("gbk") * 10, 415),  # not UTF-8
+        (b"PK\x03\x04not really a workbook", 415),
+        (b"", 422),
+    ],
+)
+async def test_unsupported_files(env, content, status) -> None:
+    response = await upload(env, content)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_upload_must_be_multipart_with_a_file_field(env) -> None:
+    raw = await env.client.post(
+        "/v1/imports", content=csv_file([row(1)]), headers={**env.admin, "content-type": "text/csv"}
+    )
+    assert raw.status_code == 415
+    other_field = await env.client.post(
+        "/v1/imports", files={"upload": ("a.csv", csv_file([row(1)]))}, headers=env.admin
+    )
+    assert other_field.status_code == 422
+
+
+async def test_size_limit(make_env) -> None:
+    env = await make_env(import_max_bytes=500)
+    response = await upload(env, csv_file([row(n) for n in range(20)]))
+    assert response.status_code == 413
+    assert list(env.app.state.settings.import_path().iterdir()) == []
+
+
+async def test_row_limit_fails_the_job_before_any_row(make_env) -> None:
+    env = await make_env(import_max_rows=5)
+    job = await run(env, csv_file([row(n) for n in range(6)]))
+    assert job["status"] == "failed" and job["failure_reason"].startswith("too_many_rows")
+    assert job["created"] == 0 and await env.counts() == (0, 0)
+
+
+async def test_uploaded_files_are_removed(env) -> None:
+    await run(env, csv_file([row(1)]))
+    assert list(env.app.state.settings.import_path().iterdir()) == []
+
+
+async def test_a_job_without_heartbeat_is_interrupted(env) -> None:
+    async with env.engine.begin() as conn:
+        await conn.execute(
+            ImportJob.__table__.insert().values(
+                id="job-stale",
+                status="running",
+                file_format="csv",
+                file_sha256="0" * 64,
+                size_bytes=1,
+                processed_rows=5_000,
+                created=5_000,
+                duplicates=0,
+                errors=0,
+                submitted_by="admin-1",
+                created_at=datetime.now(UTC) - timedelta(minutes=10),
+                heartbeat_at=datetime.now(UTC) - timedelta(minutes=5),
+            )
+        )
+    job = (await env.client.get("/v1/imports/job-stale", headers=env.admin)).json()
+    assert job["status"] == "interrupted" and job["processed_rows"] == 5_000
+
+
+async def test_stopping_the_service_interrupts_a_running_job(env, monkeypatch) -> None:
+    from evaluation.imports import worker
+
+    started = asyncio.Event()
+
+    async def stuck(*_args: Any, **_kwargs: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(worker, "store_chunk", stuck)
+    response = await upload(env, csv_file([row(1)]))
+    await asyncio.wait_for(started.wait(), 5)
+    await env.app.state.import_tasks.cancel_all()
+    job = (await env.client.get(f"/v1/imports/{response.json()['id']}", headers=env.admin)).json()
+    assert job["status"] == "interrupted" and job["failure_reason"] == "service_stopped"
+
+
+async def test_unknown_job(env) -> None:
+    assert (await env.client.get("/v1/imports/nope", headers=env.admin)).status_code == 404
+    errors = await env.client.get("/v1/imports/nope/errors.csv", headers=env.admin)
+    assert errors.status_code == 404
+
+
+async def test_personal_data_never_in_the_job(env) -> None:
+    response = await upload(env, csv_file([row(1, holder_id_number=VALID_ID, holder_name="张三")]))
+    assert VALID_ID not in response.text and "张三" not in response.text
+
+
+async def test_a_large_chunk_and_a_concurrent_writer(env, monkeypatch) -> None:
+    """300 rows in one chunk (COPY on PostgreSQL). A number stored by someone else after the
+    chunk looked is detected at insert time and reported like any stored certificate."""
+    from evaluation.certificates import service as issuing
+
+    await env.issue(number=cert_number(5), holder_id_number=id_number(5), holder_name="持证人5")
+    await env.issue(number=cert_number(6), holder_id_number=id_number(66))
+    real = issuing.stored_by_number
+    calls = {"n": 0}
+
+    async def blind_first(session, numbers):
+        calls["n"] += 1
+        return {} if calls["n"] == 1 else await real(session, numbers)
+
+    monkeypatch.setattr(issuing, "stored_by_number", blind_first)
+    job = await run(env, csv_file([row(n) for n in range(300)]))
+    assert (job["created"], job["duplicates"], job["errors"]) == (298, 1, 1)
+    assert await env.counts() == (300, 300)
+    events = await env.events(".certificate.issued.v1")
+    assert all(isinstance(e.data, dict) and e.data["body_code"] == "S0001" for e in events)
+    report = await error_report(env, job["id"])
+    assert report[1][:3] == ["8", "number", "conflicts_with_stored_certificate"]
