@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -95,6 +96,11 @@ class SqlEventLog:
             return 0
         ids = [e.id for e in events]
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # The known-id check must use the unique index. asyncpg's prepared statements get
+                # a generic plan chosen while the log was small (a sequential scan), which made
+                # every append cost O(log size): 0.8 s per 500 events at 60,000 (measured).
+                await conn.execute(text("SET LOCAL enable_seqscan = off"))
             head = (
                 await conn.execute(
                     select(log_head.c.position).where(log_head.c.id == 1).with_for_update()
