@@ -1,11 +1,12 @@
 """Indicators through the gateway with exact numbers, and the dashboard in a real Chromium.
 
-The platform starts without demo data. The tests post six certificates through the gateway
-(甲 senior in changguo, 乙 intermediate in jintang and later technician in changguo, 丙 technician
-in baiquan, X senior in jintang, Y junior in maao), then append a revocation of X and two training
-completions to the shared log in the producers' contract shapes: evaluation's revoke endpoint and
-training's completions are being built in parallel; once they are in, these appends become API
-calls with the same expected numbers.
+The platform starts without demo data. Everything goes through the gateway as partners send it:
+six certificates (甲 senior in changguo, 乙 intermediate in jintang and later technician in
+changguo, 丙 technician in baiquan, X senior in jintang, Y junior in maao), the revocation of X by
+its body effective 2025-11-01, and this year a manufacturing class in maao whose institution enrols
+Y and Z and posts their completions (Y passed, Z failed) in an idempotent batch, after which Y gets
+an intermediate certificate (a talent cultivated by that training). Training completions are
+posted this year because the submission deadline (28 days after a class ends) rules out 2025.
 
 The browser test needs Debian's `chromium` and a CJK font (`apt-get install -y chromium
 fonts-wqy-microhei`); without /usr/bin/chromium it is skipped, unless `CI` is set. It saves
@@ -14,20 +15,15 @@ fonts-wqy-microhei`); without /usr/bin/chromium it is skipped, unless `CI` is se
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-
-from common.db import make_engine
-from common.eventlog.sql_log import SqlEventLog
-from common.pii import person_key
-from common.settings import DEV_PEPPER
-from indicators.synthetic import completion, revoked
 
 ROOT = Path(__file__).resolve().parents[2]
 Stack = Any  # tests/browser/conftest.py: the running platform (gateway URL, databases, helpers)
@@ -46,6 +42,9 @@ def id_number(first17: str) -> str:
 JIA, YI, BING = (id_number(f"3309021985031500{n}") for n in (1, 2, 3))
 HOLDER_X = id_number("33090219800101001")
 HOLDER_Y = id_number("33090219950505002")
+HOLDER_Z = id_number("33090220000101003")
+TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+THIS_YEAR = TODAY.year
 CERTIFICATES = {
     "jia": ("S000133000001253000101", "senior", JIA, "changguo", "2025-06-20"),
     "yi": ("S000133000001254000102", "intermediate", YI, "jintang", "2025-06-20"),
@@ -71,14 +70,6 @@ def certificate(number: str, level: str, holder: str, town: str, on: str) -> dic
     }
 
 
-async def _append(url: str, events: list[Any]) -> None:
-    engine = make_engine(url)
-    try:
-        await SqlEventLog(engine).append(events)
-    finally:
-        await engine.dispose()
-
-
 def register_body(stack: Stack) -> None:
     """Register evaluation body S0001 where evaluation requires registered bodies."""
     response = httpx.post(
@@ -90,9 +81,64 @@ def register_body(stack: Stack) -> None:
     assert response.status_code in (200, 201, 404, 405), response.text
 
 
+def post_training(stack: Stack) -> None:
+    """An institution, a class running now in maao, Y and Z enrolled, their completions posted."""
+    api = f"{stack.gateway}/api/training/v1"
+    admin = stack.token("official", "test-admin", role="district_admin")
+    institution = httpx.post(
+        f"{api}/institutions",
+        json={"name": "定海区测试培训学校", "uscc": "52330902MJ00000017"},
+        headers=admin,
+        timeout=10,
+    )
+    assert institution.status_code in (200, 201), institution.text
+    headers = stack.token("institution", institution.json()["id"])
+    created = httpx.post(
+        f"{api}/classes",
+        json={
+            "domain": "manufacturing",
+            "title": "焊工（中级）培训班",
+            "capacity": 10,
+            "starts_on": (TODAY - timedelta(days=20)).isoformat(),
+            "ends_on": (TODAY + timedelta(days=5)).isoformat(),
+            "town": "maao",
+        },
+        headers=headers,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    class_id = created.json()["id"]
+    for holder in (HOLDER_Y, HOLDER_Z):
+        enrolled = httpx.post(
+            f"{api}/classes/{class_id}/enrolments",
+            json={"id_number": holder, "name": "测试学员"},
+            headers=headers,
+            timeout=10,
+        )
+        assert enrolled.status_code == 201, enrolled.text
+    finished_on = (TODAY - timedelta(days=1)).isoformat()
+    records = [
+        {
+            "class_id": class_id,
+            "id_number": holder,
+            "name": "测试学员",
+            "result": result,
+            "hours": 40,
+            "completed_on": finished_on,
+        }
+        for holder, result in ((HOLDER_Y, "passed"), (HOLDER_Z, "failed"))
+    ]
+    batch = {"headers": {**headers, "Idempotency-Key": "e2e-batch-0001"}, "timeout": 10}
+    posted = httpx.post(f"{api}/completions/batches", json={"records": records}, **batch)
+    assert posted.status_code == 200, posted.text
+    assert [r["status"] for r in posted.json()["results"]] == ["accepted", "accepted"], posted.text
+    replayed = httpx.post(f"{api}/completions/batches", json={"records": records}, **batch)
+    assert replayed.status_code == 200 and replayed.json() == posted.json()
+
+
 @pytest.fixture(scope="module")
 def loaded(stack: Stack) -> Stack:
-    """Six certificates through the gateway, one revocation and two completions in the log."""
+    """Certificates, a revocation, completions and a cultivated talent, all through the gateway."""
     register_body(stack)
     headers = stack.token("evaluation_body", "S0001")
     ids = {}
@@ -105,30 +151,24 @@ def loaded(stack: Stack) -> Stack:
         )
         assert response.status_code in (200, 201), response.text
         ids[key] = response.json()["id"]
-    stack.wait_applied()
-    x_person = person_key(HOLDER_X, pepper=DEV_PEPPER)
-    y_person = person_key(HOLDER_Y, pepper=DEV_PEPPER)
-    events = [
-        revoked(
-            person=x_person, certificate=ids["x"], on="2025-11-01", level="senior", town="jintang"
-        ),
-        completion(
-            person=y_person,
-            completion_id="e2e-t1",
-            domain="manufacturing",
-            on="2025-08-01",
-            town="maao",
-        ),
-        completion(
-            person=person_key(id_number("33090220000101003"), pepper=DEV_PEPPER),
-            completion_id="e2e-t2",
-            domain="manufacturing",
-            on="2025-08-02",
-            town="maao",
-            result="failed",
-        ),
-    ]
-    asyncio.run(_append(stack.database_urls["eventlog"], events))
+    revoked = httpx.post(
+        f"{stack.gateway}/api/evaluation/v1/certificates/{CERTIFICATES['x'][0]}/revocation",
+        json={"reason": "obtained_by_fraud", "effective_on": "2025-11-01"},
+        headers=headers,
+        timeout=10,
+    )
+    assert revoked.status_code == 200, revoked.text
+    post_training(stack)
+    cultivated = certificate(
+        "S000133000001264000204", "intermediate", HOLDER_Y, "maao", TODAY.isoformat()
+    )
+    response = httpx.post(
+        f"{stack.gateway}/api/evaluation/v1/certificates",
+        json=cultivated,
+        headers=headers,
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
     stack.wait_applied()
     return stack
 
@@ -138,11 +178,12 @@ def test_indicators_through_the_gateway_are_exact(loaded: Stack) -> None:
     assert year_end["skilled_talents"] == 4  # 甲 乙 丙 Y; X revoked from 2025-11-01
     assert year_end["high_skilled_talents"] == 3  # 甲, 乙 (now technician), 丙
     assert year_end["high_skilled_share"] == 75.0
-    assert year_end["training_person_times.manufacturing"] == 2  # the failed one counts
-    assert year_end["talents_cultivated.manufacturing"] == 1  # Y: trained 08-01, certified 09-10
+    assert year_end["training_person_times.manufacturing"] == 0  # trained this year
     assert year_end["insured_talents"] == 0
-    assert loaded.values(year=2026)["skilled_talents"] == 4
-    assert loaded.values(year=2026)["training_person_times.manufacturing"] == 0
+    this_year = loaded.values(year=THIS_YEAR)
+    assert this_year["skilled_talents"] == 4  # Y's new certificate adds no person
+    assert this_year["training_person_times.manufacturing"] == 2  # the failed one counts
+    assert this_year["talents_cultivated.manufacturing"] == 1  # Y: trained, then certified
     september = loaded.values(year=2025, as_of="2025-09-30")
     assert (september["skilled_talents"], september["high_skilled_talents"]) == (5, 3)
     assert loaded.values(year=2025, as_of="2025-06-30")["skilled_talents"] == 4
