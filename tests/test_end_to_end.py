@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import signal
-import socket
-import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from common.testing.databases import postgres_admin_url
 from common.testing.plugin import running_app
 from indicators.__main__ import rebuild
 from indicators.main import create_app as create_indicators_app
 from indicators.settings import IndicatorsSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+Stack = Any  # tests/conftest.py: the running platform (gateway URL, databases, helpers)
 SERVICES = ("training", "evaluation", "finance", "awards", "indicators")
 CERTIFICATE = {
     "number": "S000133000001253000001",
@@ -41,131 +34,24 @@ CERTIFICATE = {
 }
 
 
-def free_port_block(size: int) -> int:
-    """A base port with `size` free ports above it."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size >= 65000:
-            continue
-        try:
-            for offset in range(size):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port block")
-
-
-@dataclass
-class Platform:
-    gateway: str
-    process: subprocess.Popen[str]
-    var: Path
-    database_urls: dict[str, str]
-
-    def token(self, kind: str, subject: str, **extra: str) -> dict[str, str]:
-        response = httpx.post(
-            f"{self.gateway}/auth/dev/token",
-            json={"kind": kind, "subject": subject, **extra},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    def indicators(self, **params: object) -> dict[str, object]:
-        response = httpx.get(
-            f"{self.gateway}/api/indicators/v1/indicators", params=params, timeout=10
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
 def values(report: dict[str, object]) -> dict[str, object]:
     return {i["code"]: i["value"] for i in report["indicators"]}  # type: ignore[index, union-attr]
 
 
-async def _drop_databases(admin_url: str, prefix: str) -> None:
-    dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        for name in (*SERVICES, "eventlog"):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{prefix}_{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    var = tmp_path_factory.mktemp("platform-var")
-    base = free_port_block(7)
-    admin = postgres_admin_url()
-    prefix = f"e2e_{uuid.uuid4().hex[:8]}"
-    command = [
-        sys.executable,
-        "tools/run_platform.py",
-        "--var",
-        str(var),
-        "--port",
-        str(base),
-        "--service-port-base",
-        str(base + 1),
-        "--no-demo",
-    ]
-    if admin:
-        command += ["--postgres", admin, "--database-prefix", prefix]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGHAI_", "GATEWAY_"))}
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + 120
-    output = []
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if "Press Ctrl-C" in line:
-            break
-    if not output or "Press Ctrl-C" not in output[-1]:
-        process.kill()
-        logs = "".join(p.read_text()[-3000:] for p in (var / "logs").glob("*.log"))
-        pytest.fail("platform did not start:\n" + "".join(output) + logs)
-    if admin:
-        base_url = make_url(admin).set(drivername="postgresql+asyncpg")
-        urls = {
-            n: base_url.set(database=f"{prefix}_{n}").render_as_string(hide_password=False)
-            for n in (*SERVICES, "eventlog")
-        }
-    else:
-        urls = {n: f"sqlite+aiosqlite:///{var / f'{n}.db'}" for n in (*SERVICES, "eventlog")}
-    running = Platform(
-        gateway=f"http://127.0.0.1:{base}", process=process, var=var, database_urls=urls
-    )
-    # Certificates are issued by registered evaluation bodies: a district official registers S0001.
+def platform(stack: Stack) -> Stack:
+    """The running platform with evaluation body S0001 registered by a district official."""
     registered = httpx.post(
-        f"{running.gateway}/api/evaluation/v1/bodies",
+        f"{stack.gateway}/api/evaluation/v1/bodies",
         json={"code": "S0001", "type": "S", "name": "评价机构S0001"},
-        headers=running.token("official", "admin-1", role="district_admin"),
+        headers=stack.token("official", "admin-1", role="district_admin"),
         timeout=10,
     )
-    if registered.status_code != 201:
-        process.kill()
-        pytest.fail(f"could not register the evaluation body: {registered.text}")
-    yield running
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-    if admin:
-        import asyncio
-
-        asyncio.run(_drop_databases(admin, prefix))
+    assert registered.status_code == 201, registered.text
+    return stack
 
 
-def test_every_service_is_ready_through_the_gateway(platform: Platform) -> None:
+def test_every_service_is_ready_through_the_gateway(platform: Stack) -> None:
     assert httpx.get(f"{platform.gateway}/readyz", timeout=5).status_code == 200
     for service in SERVICES:
         response = httpx.get(f"{platform.gateway}/api/{service}/readyz", timeout=5)
@@ -175,7 +61,7 @@ def test_every_service_is_ready_through_the_gateway(platform: Platform) -> None:
     assert "/api/indicators/v1/indicators" in merged["paths"]
 
 
-def test_certificate_reaches_the_indicators_within_two_seconds(platform: Platform) -> None:
+def test_certificate_reaches_the_indicators_within_two_seconds(platform: Stack) -> None:
     assert values(platform.indicators(year=2025))["skilled_talents"] == 0
     headers = platform.token("evaluation_body", "S0001")
     posted = httpx.post(
@@ -197,7 +83,7 @@ def test_certificate_reaches_the_indicators_within_two_seconds(platform: Platfor
     assert report["lag_events"] == 0
 
 
-def test_bad_input_through_the_gateway_changes_nothing(platform: Platform) -> None:
+def test_bad_input_through_the_gateway_changes_nothing(platform: Stack) -> None:
     before = platform.indicators(year=2025)
     headers = platform.token("evaluation_body", "S0001")
     bad = dict(CERTIFICATE, number="S000133000001253000002", holder_id_number="110105194912310021")
@@ -221,13 +107,13 @@ def test_bad_input_through_the_gateway_changes_nothing(platform: Platform) -> No
     assert values(after) == values(before) and after["lag_events"] == 0
 
 
-def test_no_personal_data_in_logs(platform: Platform) -> None:
+def test_no_personal_data_in_logs(platform: Stack) -> None:
     for log in (platform.var / "logs").glob("*.log"):
         text = log.read_text()
         assert "11010519491231002X" not in text and "张三" not in text, log.name
 
 
-async def test_replaying_the_log_gives_the_same_indicators(platform: Platform, databases) -> None:
+async def test_replaying_the_log_gives_the_same_indicators(platform: Stack, databases) -> None:
     live = values(platform.indicators(year=2025))
     fresh = IndicatorsSettings(
         database_url=await databases.create("indicators:migrations"),
@@ -242,7 +128,7 @@ async def test_replaying_the_log_gives_the_same_indicators(platform: Platform, d
     assert values(replayed) == live
 
 
-def test_ctrl_c_stops_everything(platform: Platform) -> None:
+def test_ctrl_c_stops_everything(platform: Stack) -> None:
     platform.process.send_signal(signal.SIGINT)
     assert platform.process.wait(timeout=20) == 0
     with pytest.raises(httpx.HTTPError):

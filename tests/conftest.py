@@ -1,5 +1,8 @@
-"""The whole platform, started by `tools/run_platform.py` on free ports (no demo data: the tests
-load their own, so their numbers do not move when the demo data changes)."""
+"""Cross-service fixtures: the whole platform, started by `tools/run_platform.py` on free ports.
+
+No demo data: each test module loads its own, so its numbers do not move when the demo data
+changes. The `stack` fixture is module-scoped: every module gets its own running platform.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from common.testing.databases import postgres_admin_url
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("training", "evaluation", "finance", "awards", "indicators", "eventlog")
 
 
@@ -97,10 +100,10 @@ async def _drop(admin_url: str, prefix: str) -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The platform on a temporary `--var`, stopped at the end."""
-    var = tmp_path_factory.mktemp("dashboard-var")
+    var = tmp_path_factory.mktemp("platform-var")
     base = free_port_block(7)
     admin = postgres_admin_url()
-    prefix = f"dash_{uuid.uuid4().hex[:8]}"
+    prefix = f"e2e_{uuid.uuid4().hex[:8]}"
     command = [
         sys.executable,
         "tools/run_platform.py",
