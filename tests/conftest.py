@@ -21,12 +21,15 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from common.db import make_engine
 from common.testing.databases import postgres_admin_url
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("training", "evaluation", "finance", "awards", "indicators", "eventlog")
+PRODUCERS = ("training", "evaluation", "finance", "awards")
 
 
 def free_port_block(size: int) -> int:
@@ -77,14 +80,33 @@ class Stack:
     def values(self, **params: Any) -> dict[str, Any]:
         return {i["code"]: i["value"] for i in self.indicators(**params)["indicators"]}
 
-    def wait_applied(self, timeout: float = 10.0) -> None:
-        """Until the indicators have applied every event of the log."""
+    def wait_applied(self, timeout: float = 15.0) -> None:
+        """Until every producer's outbox is relayed and the indicators have applied the log.
+
+        The outboxes come first: `lag_events` only compares the indicators with the log, so an
+        event still waiting in a producer's outbox would otherwise go unnoticed.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.indicators(year=2025)["lag_events"] == 0:
-                return
+            if asyncio.run(self._outboxes_drained()):
+                if self.indicators(year=2025)["lag_events"] == 0:
+                    return
             time.sleep(0.1)
-        raise AssertionError("the indicators did not catch up with the log")
+        raise AssertionError("the events did not reach the indicators in time")
+
+    async def _outboxes_drained(self) -> bool:
+        for producer in PRODUCERS:
+            engine = make_engine(self.database_urls[producer])
+            try:
+                async with engine.connect() as conn:
+                    waiting = await conn.scalar(
+                        text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    )
+            finally:
+                await engine.dispose()
+            if waiting:
+                return False
+        return True
 
 
 async def _drop(admin_url: str, prefix: str) -> None:
