@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
+from common.clock import today_in_shanghai
 from common.pii import FieldCipher
 from evaluation.rules import CertificatePolicy, RewardPolicies
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def today_in_shanghai() -> date:
-    """Today's date in Asia/Shanghai."""
-    return datetime.now(SHANGHAI).date()
 
 
 @dataclass(frozen=True)

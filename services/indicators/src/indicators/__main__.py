@@ -11,11 +11,12 @@ import asyncio
 import sys
 from datetime import date
 
+from common.clock import today_in_shanghai
 from common.db import make_engine, make_sessionmaker, unit_of_work
 from common.eventlog.runner import run_consumer_process
 from common.eventlog.sql_log import SqlEventLog
 from common.migrations import upgrade
-from indicators.api import FIRST_YEAR, today
+from indicators.api import FIRST_YEAR
 from indicators.db import MIGRATIONS
 from indicators.handlers import CONSUMER_NAME, consumer_factory
 from indicators.main import load_indicator_policy
@@ -68,7 +69,8 @@ async def run_reconcile(
             sessionmaker=make_sessionmaker(engine),
             log=SqlEventLog(log_engine),
             policy=load_indicator_policy(settings),
-            dates=dates or default_dates(today(), first_year=FIRST_YEAR, monthly=monthly),
+            dates=dates
+            or default_dates(today_in_shanghai(), first_year=FIRST_YEAR, monthly=monthly),
         )
     finally:
         await engine.dispose()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from common.auth import OfficialRole, Principal, PrincipalKind, require
+from common.clock import today_in_shanghai
 from common.errors import InvalidField, NotFound
 from common.observability import request_id_var
 from indicators import exports, service
@@ -28,7 +28,6 @@ from indicators.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["indicators"])
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRST_YEAR = 2025
 DistrictAdmin = Annotated[
     Principal, Depends(require(PrincipalKind.OFFICIAL, roles=[OfficialRole.DISTRICT_ADMIN]))
@@ -50,13 +49,8 @@ AsOfQuery = Annotated[
 TownQuery = Annotated[str | None, Query(max_length=32, description="A town/street code")]
 
 
-def today() -> date:
-    """Today in Asia/Shanghai."""
-    return datetime.now(SHANGHAI).date()
-
-
 def _resolve_dates(year: int | None, as_of: date | None) -> tuple[int, date]:
-    now = today()
+    now = today_in_shanghai()
     if year is None:
         year = as_of.year if as_of else now.year
     if year < FIRST_YEAR or year > now.year + 1:
@@ -133,7 +127,7 @@ async def read_indicators(
 async def read_catalogue(request: Request) -> Catalogue:
     """What every indicator is, without values."""
     policy = _policy(request)
-    now = today()
+    now = today_in_shanghai()
     empty = service.Computed(None)
     return Catalogue(
         policy_version=policy.version,
@@ -245,7 +239,7 @@ async def read_trend(
     policy = _policy(request)
     _check_town(request, town)
     _check_code(policy, code)
-    now = today()
+    now = today_in_shanghai()
     start = start or date(FIRST_YEAR, 1, 1)
     end = min(end or now, now)
     if start > end:
@@ -323,7 +317,7 @@ async def put_baseline(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> BaselineRead:
     """Set the baseline; every change is kept with who made it and when."""
-    now = today()
+    now = today_in_shanghai()
     if year < FIRST_YEAR or year > now.year + 1:
         raise InvalidField(
             field="year",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from common.app import ServiceSpec, create_service_app
+from common.clock import today_in_shanghai
 from common.eventlog.runner import relay_worker
 from common.policy import load_policy_set
 from training.api import router
@@ -13,7 +14,7 @@ from training.circle.rules import load_town_centres
 from training.db import MIGRATIONS
 from training.events import SOURCE
 from training.models import outbox
-from training.rules import TrainingPolicies, today_in_shanghai
+from training.rules import TrainingPolicies
 from training.settings import TrainingSettings
 
 

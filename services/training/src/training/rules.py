@@ -12,15 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from common.policy import PolicySet, PolicyVersion
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 Clock = Callable[[], date]
 
 # Labels shown to citizens and officials (code → Chinese).
@@ -34,11 +32,6 @@ INSTITUTION_STATUS_ZH = {"active": "正常", "suspended": "暂停", "exited": "�
 # (e.g. 金塘 by the bridges) can make the real figure much larger. Speeds per mode are policy data.
 DETOUR_FACTOR = 1.3
 EARTH_RADIUS_KM = 6371.0088
-
-
-def today_in_shanghai() -> date:
-    """Today's date in Asia/Shanghai (the default clock of the app)."""
-    return datetime.now(SHANGHAI).date()
 
 
 class _Tolerant(BaseModel):
