@@ -17,16 +17,13 @@ For each batch, in one transaction:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import unit_of_work
-from common.eventlog.consumer import APPLIED, DEAD, Consumer
+from common.eventlog.consumer import Consumer
 from common.eventlog.envelope import LoggedEvent
 from indicators import store
 from indicators.changes import (
@@ -39,7 +36,6 @@ from indicators.changes import (
     Train,
     UnknownCertificate,
 )
-from indicators.models import checkpoints, dead_letters
 from indicators.rules import REWARDS_FEN, IndicatorPolicy
 from indicators.timeline import (
     Certificate,
@@ -250,27 +246,7 @@ class RollupConsumer(Consumer):
         self.read = read
         self.rules = timeline_rules(policy)
 
-    async def run_once(self) -> int:
-        """Apply one batch in one transaction; returns the number of events read."""
-        async with unit_of_work(self.sessionmaker) as session:
-            if session.get_bind().dialect.name == "postgresql":
-                await session.execute(
-                    checkpoints.select()
-                    .where(checkpoints.c.consumer == self.name)
-                    .with_for_update()
-                )
-            position = await self.checkpoint(session)
-            batch = await self.log.read(after=position, limit=self.batch_size)
-            if batch:
-                dead = await self.apply(session, batch)
-                await self._save_checkpoint(session, old=position, new=batch[-1].position)
-        if batch:
-            APPLIED.labels(self.name).inc(len(batch))
-            if dead:
-                DEAD.labels(self.name).inc(dead)
-        return len(batch)
-
-    async def apply(self, session: AsyncSession, events: list[LoggedEvent]) -> int:
+    async def apply_batch(self, session: AsyncSession, events: Sequence[LoggedEvent]) -> int:
         """Apply events to the rollups in the session's transaction; returns dead letters."""
         failed: list[tuple[LoggedEvent, Exception]] = []
         read: list[tuple[LoggedEvent, Change]] = []
@@ -291,20 +267,5 @@ class RollupConsumer(Consumer):
         batch.certificate_rows()
         await store.write_facts(session, batch.writes)
         await store.add_deltas(session, batch.deltas())
-        if failed:
-            now = datetime.now(UTC)
-            await session.execute(
-                insert(dead_letters),
-                [
-                    {
-                        "consumer": self.name,
-                        "position": logged.position,
-                        "event_id": logged.event.id,
-                        "type": logged.event.type,
-                        "error": type(exc).__name__,
-                        "recorded_at": now,
-                    }
-                    for logged, exc in failed
-                ],
-            )
+        await self.dead_letter(session, failed)
         return len(failed)

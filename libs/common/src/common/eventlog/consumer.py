@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge
@@ -113,7 +113,7 @@ class Consumer:
         """Apply one batch in one transaction; returns the number of events read."""
         async with unit_of_work(self.sessionmaker) as session:
             # Lock the checkpoint row first (PostgreSQL), so two replicas never apply one batch.
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 await session.execute(
                     select(self.checkpoints.c.position)
                     .where(self.checkpoints.c.consumer == self.name)
@@ -121,34 +121,56 @@ class Consumer:
                 )
             position = await self.checkpoint(session)
             batch = await self.log.read(after=position, limit=self.batch_size)
-            for logged in batch:
-                await self._apply(session, logged)
+            dead = await self.apply_batch(session, batch) if batch else 0
             if batch:
                 await self._save_checkpoint(session, old=position, new=batch[-1].position)
         if batch:
             APPLIED.labels(self.name).inc(len(batch))
+            if dead:
+                DEAD.labels(self.name).inc(dead)
         return len(batch)
 
-    async def _apply(self, session: AsyncSession, logged: LoggedEvent) -> None:
-        handler = self.handlers.get(logged.event.type)
-        if handler is None:
+    async def apply_batch(self, session: AsyncSession, events: Sequence[LoggedEvent]) -> int:
+        """Apply a batch in the run's transaction; returns how many events were dead-lettered.
+
+        The default gives each event its own savepoint; a consumer that can apply a batch in
+        bulk overrides this (and calls `dead_letter` for what it could not apply).
+        """
+        failed: list[tuple[LoggedEvent, Exception]] = []
+        for logged in events:
+            handler = self.handlers.get(logged.event.type)
+            if handler is None:
+                continue
+            try:
+                async with session.begin_nested():
+                    await handler(session, logged)
+            except Exception as exc:
+                logger.exception("event handler failed", extra={"event_type": logged.event.type})
+                failed.append((logged, exc))
+        await self.dead_letter(session, failed)
+        return len(failed)
+
+    async def dead_letter(
+        self, session: AsyncSession, failed: Sequence[tuple[LoggedEvent, Exception]]
+    ) -> None:
+        """Record events that could not be applied, with their error class (never the text)."""
+        if not failed:
             return
-        try:
-            async with session.begin_nested():
-                await handler(session, logged)
-        except Exception as exc:
-            logger.exception("event handler failed", extra={"event_type": logged.event.type})
-            DEAD.labels(self.name).inc()
-            await session.execute(
-                insert(self.dead_letters).values(
-                    consumer=self.name,
-                    position=logged.position,
-                    event_id=logged.event.id,
-                    type=logged.event.type,
-                    error=type(exc).__name__,
-                    recorded_at=datetime.now(UTC),
-                )
-            )
+        now = datetime.now(UTC)
+        await session.execute(
+            insert(self.dead_letters),
+            [
+                {
+                    "consumer": self.name,
+                    "position": logged.position,
+                    "event_id": logged.event.id,
+                    "type": logged.event.type,
+                    "error": type(exc).__name__,
+                    "recorded_at": now,
+                }
+                for logged, exc in failed
+            ],
+        )
 
     async def catch_up(self) -> int:
         """Apply batches until the log has no more events; returns events read."""
