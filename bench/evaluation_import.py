@@ -203,6 +203,13 @@ def parse_args() -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="extra environment for the platform, e.g. DINGHAI_RELAY_BATCH_SIZE=2000",
     )
+    parser.add_argument(
+        "--workers",
+        choices=("processes", "embedded"),
+        default="processes",
+        help="relays and consumer as processes of their own, as deployed (default), or as "
+        "background tasks of the services",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument("--output", default=str(RESULTS), help="`-` prints the JSON instead")
     return parser.parse_args()
@@ -233,24 +240,55 @@ def machine() -> dict[str, Any]:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_pid(module: str, port: int) -> int | None:
-    """The PID of the uvicorn process serving `module` on `port` (from /proc)."""
+def _processes() -> list[tuple[int, int, str, list[bytes]]]:
+    """(pid, parent pid, name, argv) of every process (from /proc)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
+            stat = (entry / "stat").read_text()
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if f"{module}:create_app".encode() in argv and str(port).encode() in argv:
-            return int(entry.name)
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        found.append((int(entry.name), parent, name, argv))
+    return found
+
+
+def process_pid(*words: str) -> int | None:
+    """The PID of the process whose command line holds every word (e.g. a module and a port)."""
+    for pid, _parent, _name, argv in _processes():
+        if all(word.encode() in argv for word in words):
+            return pid
     return None
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process so far (0 when unknown)."""
+    """User + system CPU seconds of a process and its live descendants so far (0 if unknown)."""
     if pid is None:
         return 0.0
+    table = _processes()
+    family, grew = {pid}, True
+    while grew:
+        more = {p for p, parent, _n, _a in table if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(_own_cpu(p) for p in family)
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every live PostgreSQL process (server backends come and go: approximate)."""
+    return sum(_own_cpu(pid) for pid, _parent, name, _argv in _processes() if name == "postgres")
+
+
+def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far of each named process (with its children) and of PostgreSQL."""
+    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "postgres": postgres_cpu()}
+
+
+def _own_cpu(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -293,6 +331,8 @@ def start_platform(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], P
         "--database-prefix",
         args.database_prefix,
         "--no-demo",
+        "--workers",
+        args.workers,
     ]
     env = dict(os.environ)
     env.update(dict(item.split("=", 1) for item in args.env))
@@ -386,9 +426,11 @@ async def run_benchmark(
     timeout = aiohttp.ClientTimeout(total=300)
     evaluation_db = await asyncpg.connect(dsn(args.postgres, f"{args.database_prefix}_evaluation"))
     pids = {
-        "evaluation": process_pid("evaluation.main", args.service_port_base + 1),
-        "indicators": process_pid("indicators.main", args.service_port_base + 4),
-        "gateway": process_pid("gateway.main", args.port),
+        "evaluation": process_pid("evaluation.main:create_app", str(args.service_port_base + 1)),
+        "indicators": process_pid("indicators.main:create_app", str(args.service_port_base + 4)),
+        "gateway": process_pid("gateway.main:create_app", str(args.port)),
+        "evaluation_relay": process_pid("evaluation", "relay"),
+        "indicators_consumer": process_pid("indicators", "consume"),
     }
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -405,7 +447,7 @@ async def run_benchmark(
                 )
                 if status not in (200, 201):
                     raise RuntimeError(f"body {code}: {status} {payload}")
-            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            cpu_before = cpu_snapshot(pids)
             result["load_average_before_import"] = load_average()
             started = time.perf_counter()
             with path.open("rb") as handle:
@@ -421,7 +463,7 @@ async def run_benchmark(
                     break
                 await asyncio.sleep(0.2)
             imported = time.perf_counter() - started
-            cpu_import = {n: round(cpu_seconds(p) - cpu_before[n], 2) for n, p in pids.items()}
+            cpu_import = {n: round(v - cpu_before[n], 2) for n, v in cpu_snapshot(pids).items()}
             result["load_average_after_import"] = load_average()
             result["job"] = job
             result["import_seconds"] = round(imported, 2)
@@ -475,7 +517,8 @@ async def run_benchmark(
             result["relay_drained_seconds"] = round(relay_drained, 2) if relay_drained else None
             result["import_to_indicators_seconds"] = round(time.perf_counter() - started, 2)
             result["catch_up_cpu_seconds"] = {
-                n: round(cpu_seconds(p) - cpu_before[n] - cpu_import[n], 2) for n, p in pids.items()
+                n: round(v - cpu_before[n] - cpu_import[n], 2)
+                for n, v in cpu_snapshot(pids).items()
             }
             result["indicators"] = {
                 "lag_events": last.get("lag_events"),
@@ -524,6 +567,7 @@ def main() -> int:
             "persons": args.persons,
             "platform_env": args.env,
             "database": "PostgreSQL (tools/run_platform.py --postgres)",
+            "workers": args.workers,
         },
     }
     var = Path(args.var)

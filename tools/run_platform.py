@@ -1,8 +1,9 @@
 """Run the whole platform on one machine: `make run` (embedded SQLite) or against PostgreSQL.
 
 Creates the development signing key and JWKS, migrates every database, starts every service
-(each with its outbox relay or log consumer as a background task) and the gateway, loads a
-little demo data through the gateway, prints the URLs, and stops everything on Ctrl-C.
+(each with its outbox relay or log consumer as a background task, or with `--workers processes`
+beside it as a process of its own, as deployed) and the gateway, loads a little demo data
+through the gateway, prints the URLs, and stops everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -43,7 +44,21 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--database-prefix", default="dinghai")
     parser.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    parser.add_argument(
+        "--workers",
+        choices=("embedded", "processes"),
+        default="embedded",
+        help="run the outbox relays and the indicators consumer inside the services (embedded) "
+        "or as processes of their own, as deployed (`python -m <service> relay|consume`)",
+    )
     return parser.parse_args()
+
+
+# The pipeline processes of `--workers processes`: (name, module, command).
+WORKERS = (
+    *((f"{s}-relay", s, "relay") for s in SERVICES if s != "indicators"),
+    ("indicators-consumer", "indicators", "consume"),
+)
 
 
 def database_urls(args: argparse.Namespace, var: Path) -> dict[str, str]:
@@ -97,7 +112,7 @@ def environment(
     env.update(
         {
             "DINGHAI_ENVIRONMENT": env.get("DINGHAI_ENVIRONMENT", "development"),
-            "DINGHAI_EMBEDDED_WORKERS": "true",
+            "DINGHAI_EMBEDDED_WORKERS": "true" if args.workers == "embedded" else "false",
             "DINGHAI_EVENTLOG_URL": urls["eventlog"],
             "DINGHAI_AUTH_JWKS_PATH": str(jwks_path.resolve()),
             "DINGHAI_POLICY_DIR": str(Path("policy").resolve()),
@@ -132,6 +147,16 @@ def start(
     ]
     handle = log.open("ab")
     return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def start_worker(
+    module: str, command: str, *, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """One relay or consumer process; its output goes to a log file."""
+    handle = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", module, command], env=env, stdout=handle, stderr=subprocess.STDOUT
+    )
 
 
 def wait_ready(
@@ -208,6 +233,11 @@ def main() -> int:
         )
         gateway = f"http://{args.host}:{args.port}"
         ready["gateway"] = f"{gateway}/readyz"
+        if args.workers == "processes":
+            for name, module, command in WORKERS:
+                processes[name] = start_worker(
+                    module, command, env=env, log=var / "logs" / f"{name}.log"
+                )
         wait_ready(ready, processes)
         demo = {} if args.no_demo else load_all(gateway)
         storage = "PostgreSQL" if args.postgres else f"SQLite in {var}"

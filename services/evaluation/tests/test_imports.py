@@ -84,10 +84,13 @@ async def error_report(env, job_id: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.text)))
 
 
-async def test_csv_import_creates_certificates_and_events(make_env) -> None:
-    env = await make_env(import_chunk_rows=7)
+@pytest.mark.parametrize("worker_process", [True, False], ids=["worker-process", "thread"])
+async def test_csv_import_creates_certificates_and_events(make_env, worker_process) -> None:
+    """Rows are prepared in the worker process by default, or in a thread: the same result."""
+    env = await make_env(import_chunk_rows=7, import_worker_process=worker_process)
     job = await run(env, csv_file([row(n) for n in range(30)]))
     assert job["status"] == "completed", job
+    assert env.app.state.import_tasks.preparer.process_running is worker_process
     assert (job["total_rows"], job["processed_rows"], job["created"]) == (30, 30, 30)
     assert (job["duplicates"], job["errors"]) == (0, 0)
     assert job["errors_url"] == f"/v1/imports/{job['id']}/errors.csv"
@@ -101,7 +104,9 @@ async def test_csv_import_creates_certificates_and_events(make_env) -> None:
     assert verified.json()["result"] == "valid"
 
 
-async def test_row_errors_and_the_report(env) -> None:
+@pytest.mark.parametrize("worker_process", [True, False], ids=["worker-process", "thread"])
+async def test_row_errors_and_the_report(make_env, worker_process) -> None:
+    env = await make_env(import_worker_process=worker_process)
     await env.register("S0002", filed_on="2025-06-01")
     await env.register("S0003")
     await env.set_status("S0003", "suspended", "2025-01-01", "暂停")

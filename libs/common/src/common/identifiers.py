@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from operator import mul
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+# Digits as ASCII codes: each is its value + 48, so the weighted sum of the codes exceeds the
+# weighted sum of the digits by this much (lets the sum run in C: ~10x faster on imports).
+_ID_ASCII_OFFSET = 48 * sum(_ID_WEIGHTS)
 # Two-digit province prefixes of mainland China, Hong Kong, Macao and Taiwan residence permits.
 _PROVINCES = frozenset(
     {
@@ -73,7 +77,7 @@ def id_number_problem(value: str, *, today: date | None = None) -> str | None:
         return "birth_date"
     if born.year < 1900 or born > (today or date.today()):
         return "birth_date"
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    total = sum(map(mul, number[:17].encode("ascii"), _ID_WEIGHTS)) - _ID_ASCII_OFFSET
     if _ID_CHECK[total % 11] != number[17]:
         return "checksum"
     return None

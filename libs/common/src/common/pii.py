@@ -55,12 +55,12 @@ class FieldCipher:
         key = base64.b64decode(key_b64)
         if len(key) != 16:
             raise ValueError("the field key must be 16 bytes (base64)")
-        self._key = key
+        self._algorithm = algorithms.SM4(key)  # immutable; built once, not per field
 
     def encrypt(self, plaintext: str, *, context: bytes = b"") -> bytes:
         """Encrypt; `context` (e.g. a column name) is bound as associated data."""
         nonce = os.urandom(_NONCE_BYTES)
-        encryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
+        encryptor = Cipher(self._algorithm, modes.GCM(nonce)).encryptor()
         encryptor.authenticate_additional_data(context)
         body = encryptor.update(plaintext.encode()) + encryptor.finalize()
         return _FORMAT + nonce + encryptor.tag + body
@@ -72,6 +72,6 @@ class FieldCipher:
         nonce = blob[1 : 1 + _NONCE_BYTES]
         tag = blob[1 + _NONCE_BYTES : 1 + _NONCE_BYTES + _TAG_BYTES]
         body = blob[1 + _NONCE_BYTES + _TAG_BYTES :]
-        decryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce, tag)).decryptor()
+        decryptor = Cipher(self._algorithm, modes.GCM(nonce, tag)).decryptor()
         decryptor.authenticate_additional_data(context)
         return (decryptor.update(body) + decryptor.finalize()).decode()

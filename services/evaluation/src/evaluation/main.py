@@ -62,7 +62,7 @@ def create_app(settings: EvaluationSettings | None = None) -> FastAPI:
             state={
                 "policy": context.policy,
                 "evaluation": context,
-                "import_tasks": ImportTasks(),
+                "import_tasks": ImportTasks(worker_process=settings.import_worker_process),
                 "verification_limiter": RateLimiter(
                     limit=settings.verification_rate_limit,
                     window_seconds=settings.verification_rate_window_seconds,

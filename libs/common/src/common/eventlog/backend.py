@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from common.eventlog.envelope import Event, LoggedEvent
+from common.eventlog.envelope import Event, EventRecord, LoggedEvent
 
 
 class EventLog(Protocol):
@@ -15,6 +15,10 @@ class EventLog(Protocol):
         self, events: Sequence[Event], *, request_ids: Sequence[str | None] | None = None
     ) -> int:
         """Append the events whose ids are new; returns how many were appended."""
+        ...
+
+    async def append_records(self, records: Sequence[EventRecord]) -> int:
+        """Append records (data already JSON text) whose ids are new; returns how many."""
         ...
 
     async def read(self, *, after: int, limit: int = 500) -> list[LoggedEvent]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from common.ids import new_id
 
@@ -45,6 +46,40 @@ class Event:
             if value is not None:
                 document[ext] = value
         return document
+
+
+class EventRecord(NamedTuple):
+    """An event as outboxes and the log store it: its data already serialised as JSON text.
+
+    The relay moves these from an outbox to the log without decoding and re-encoding the data.
+    """
+
+    id: str
+    type: str
+    source: str
+    subject: str
+    time: datetime
+    personkey: str | None
+    town: str | None
+    traceparent: str | None
+    request_id: str | None
+    data_json: str
+
+    @classmethod
+    def of(cls, event: Event, *, request_id: str | None = None) -> EventRecord:
+        """The record of an event."""
+        return cls(
+            event.id,
+            event.type,
+            event.source,
+            event.subject,
+            event.time,
+            event.personkey,
+            event.town,
+            event.traceparent,
+            request_id,
+            json.dumps(event.data, ensure_ascii=False),
+        )
 
 
 @dataclass(frozen=True)

@@ -151,20 +151,24 @@ def check_against_body(data: CertificateCreate, body: BodyState) -> list[Problem
     return problems
 
 
-def same_certificate(
-    stored: Any, *, data: CertificateCreate, person_key: str, name_digest: str, body_code: str
-) -> bool:
-    """True when a stored certificate is the one being posted again (an idempotent replay)."""
-    employer = data.employer_uscc.upper() if data.employer_uscc else None
+def same_certificate(stored: Any, *, posted: Any) -> bool:
+    """True when a stored certificate is the one being posted again (an idempotent replay).
+
+    `posted` is the new row (attributes as in `certificates`); a stored row recorded before
+    name digests existed matches any name.
+    """
     return (
-        stored.holder_person_key == person_key
-        and (stored.holder_name_digest is None or stored.holder_name_digest == name_digest)
-        and stored.level == data.level
-        and stored.issued_on == data.issued_on
-        and stored.body_code == body_code
-        and stored.occupation_code == data.occupation_code
-        and stored.occupation_edition == data.occupation_edition
-        and stored.employer_uscc == employer
-        and stored.mode == data.mode
-        and stored.town == data.town
+        stored.holder_person_key == posted.holder_person_key
+        and (
+            stored.holder_name_digest is None
+            or stored.holder_name_digest == posted.holder_name_digest
+        )
+        and stored.level == posted.level
+        and stored.issued_on == posted.issued_on
+        and stored.body_code == posted.body_code
+        and stored.occupation_code == posted.occupation_code
+        and stored.occupation_edition == posted.occupation_edition
+        and stored.employer_uscc == posted.employer_uscc
+        and stored.mode == posted.mode
+        and stored.town == posted.town
     )

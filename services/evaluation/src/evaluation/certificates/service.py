@@ -9,8 +9,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +24,12 @@ from evaluation.certificates.rules import (
 )
 from evaluation.certificates.schemas import CertificateCreate
 from evaluation.certificates.store import (
+    BODY_CODE,
+    EMPLOYER_USCC,
+    ISSUED_ON,
+    MODE,
+    NUMBER,
+    Row,
     as_certificate,
     certificate_rows,
     insert_certificates,
@@ -106,58 +111,40 @@ def _validate(
     return candidates, rejected
 
 
-def _replay_or_conflict(c: Candidate, stored: Any) -> Outcome:
-    if same_certificate(
-        stored,
-        data=c.data,
-        person_key=c.person_key,
-        name_digest=c.name_digest,
-        body_code=c.body.code,
-    ):
-        return Outcome(c.index, "existing", stored, c.warnings)
-    return Outcome(c.index, "rejected", None, c.warnings, CertificateNumberTaken())
+def _replay_or_conflict(index: int, warnings: list[str], record: Row, stored: Any) -> Outcome:
+    if same_certificate(stored, posted=as_certificate(record)):
+        return Outcome(index, "existing", stored, warnings)
+    return Outcome(index, "rejected", None, warnings, CertificateNumberTaken())
 
 
-def _reward_key(c: Candidate) -> tuple[str, int] | None:
+class _RewardView(NamedTuple):
+    mode: str
+    employer_uscc: str | None
+    body_code: str
+    issued_on: date
+
+
+def _reward_key(record: Row) -> tuple[str, int] | None:
     return reward_key(
-        SimpleNamespace(
-            mode=c.data.mode,
-            employer_uscc=c.data.employer_uscc.upper() if c.data.employer_uscc else None,
-            body_code=c.body.code,
-            issued_on=c.data.issued_on,
-        )
-    )
-
-
-def _same_posting(first: Candidate, again: Candidate) -> bool:
-    return _replay_or_conflict(again, _posted(first)).outcome == "existing"
-
-
-def _posted(c: Candidate) -> SimpleNamespace:
-    data = c.data
-    return SimpleNamespace(
-        holder_person_key=c.person_key,
-        holder_name_digest=c.name_digest,
-        level=data.level,
-        issued_on=data.issued_on,
-        body_code=c.body.code,
-        occupation_code=data.occupation_code,
-        occupation_edition=data.occupation_edition,
-        employer_uscc=data.employer_uscc.upper() if data.employer_uscc else None,
-        mode=data.mode,
-        town=data.town,
+        _RewardView(record[MODE], record[EMPLOYER_USCC], record[BODY_CODE], record[ISSUED_ON])
     )
 
 
 @dataclass
 class Prepared:
-    """Postings checked against the rules, with rows and event rows built for those that passed
-    (CPU work only: no database, so it can run in a worker thread ahead of the writes)."""
+    """Postings checked against the rules, with rows and event rows built for those that passed.
+
+    CPU work only, no database, so it can run ahead of the writes in a worker thread or process;
+    it holds plain tuples (cheap to pickle), not models. Position i of `indexes`, `warnings`,
+    `records` and `events` is the i-th posting that passed.
+    """
 
     rejected: list[Outcome]
-    candidates: list[Candidate]
-    records: list[tuple[Any, ...]]
-    events: list[tuple[Any, ...]]
+    indexes: list[int]
+    warnings: list[list[str]]
+    records: list[Row]
+    events: list[Row]
+    bodies: dict[str, BodyState]
 
 
 def prepare(
@@ -176,7 +163,25 @@ def prepare(
         issued_event_row(r, event_id=e, time=now, request_id=request_id)
         for r, e in zip(records, ordered_ids(len(records)), strict=True)
     ]
-    return Prepared(rejected, candidates, records, events)
+    return Prepared(
+        rejected=rejected,
+        indexes=[c.index for c in candidates],
+        warnings=[c.warnings for c in candidates],
+        records=records,
+        events=events,
+        bodies={c.body.code: c.body for c in candidates},
+    )
+
+
+def _refusal(body: BodyState, record: Row, *, today: date, check_today: bool) -> DomainError | None:
+    problem = refusal_problem(body, record[ISSUED_ON], on="issue_date")
+    if problem is None and check_today:
+        if body.legacy:
+            return BodyMayNotIssue(
+                "The legacy body only receives imported stock", body_status="legacy"
+            )
+        return refusal_problem(body, today, on="today")
+    return problem
 
 
 async def store_prepared(
@@ -199,72 +204,74 @@ async def store_prepared(
     outcomes (imports only count them).
     """
     today = ctx.today()
+    current = {**prepared.bodies, **(bodies or {})}
+    records, indexes, warnings = prepared.records, prepared.indexes, prepared.warnings
     outcomes = list(prepared.rejected)
-    candidates = prepared.candidates
-    stored = await stored_by_number(session, [c.data.number for c in candidates])
+    stored = await stored_by_number(session, [r[NUMBER] for r in records])
     fresh: list[int] = []
-    first_by_number: dict[str, Candidate] = {}
-    repeats: list[Candidate] = []
-    for position, c in enumerate(candidates):
-        if c.data.number in stored:
-            outcomes.append(_replay_or_conflict(c, stored[c.data.number]))
-            continue
-        if c.data.number in first_by_number:
-            repeats.append(c)
-            continue
-        body = bodies.get(c.body.code, c.body) if bodies is not None else c.body
-        problem = refusal_problem(body, c.data.issued_on, on="issue_date")
-        if problem is None and check_today:
-            if body.legacy:
-                problem = BodyMayNotIssue(
-                    "The legacy body only receives imported stock", body_status="legacy"
-                )
-            else:
-                problem = refusal_problem(body, today, on="today")
-        if problem is not None:
-            outcomes.append(Outcome(c.index, "rejected", None, c.warnings, problem))
-            continue
-        first_by_number[c.data.number] = c
-        fresh.append(position)
-    inserted = await insert_certificates(session, [prepared.records[i] for i in fresh])
-    raced = [candidates[i] for i in fresh if candidates[i].data.number not in inserted]
+    first_by_number: dict[str, int] = {}
+    repeats: list[int] = []
+    for i, record in enumerate(records):
+        number = record[NUMBER]
+        if number in stored:
+            outcomes.append(_replay_or_conflict(indexes[i], warnings[i], record, stored[number]))
+        elif number in first_by_number:
+            repeats.append(i)
+        elif problem := _refusal(
+            current[record[BODY_CODE]], record, today=today, check_today=check_today
+        ):
+            outcomes.append(Outcome(indexes[i], "rejected", None, warnings[i], problem))
+        else:
+            first_by_number[number] = i
+            fresh.append(i)
+    inserted = await insert_certificates(session, [records[i] for i in fresh])
+    raced = [records[i][NUMBER] for i in fresh if records[i][NUMBER] not in inserted]
     if raced:  # stored by a concurrent writer since we looked
-        stored.update(await stored_by_number(session, [c.data.number for c in raced]))
-    events: list[tuple[Any, ...]] = []
+        stored.update(await stored_by_number(session, raced))
+    events: list[Row] = []
     keys: set[tuple[str, int]] = set()
     by_number: dict[str, Any] = {}
     for i in fresh:
-        c = candidates[i]
-        if c.data.number in inserted:
+        record = records[i]
+        if record[NUMBER] in inserted:
             events.append(prepared.events[i])
-            key = _reward_key(c)
-            if key is not None:
+            if key := _reward_key(record):
                 keys.add(key)
             # Rows become response objects only when someone reads them (not in imports).
-            created = as_certificate(prepared.records[i]) if materialise else None
-            by_number[c.data.number] = created or True
-            outcomes.append(Outcome(c.index, "created", created, c.warnings))
+            created = as_certificate(record) if materialise else None
+            by_number[record[NUMBER]] = created or True
+            outcomes.append(Outcome(indexes[i], "created", created, warnings[i]))
         else:
-            outcome = _replay_or_conflict(c, stored[c.data.number])
-            by_number[c.data.number] = outcome.certificate
+            outcome = _replay_or_conflict(indexes[i], warnings[i], record, stored[record[NUMBER]])
+            by_number[record[NUMBER]] = outcome.certificate
             outcomes.append(outcome)
-    for c in repeats:  # the same number twice in one batch
-        first = by_number.get(c.data.number) or stored.get(c.data.number)
-        if first is None or first is True:
-            first_candidate = first_by_number[c.data.number]
-            same = first is True and _same_posting(first_candidate, c)
-            outcomes.append(
-                Outcome(c.index, "existing", None, c.warnings)
-                if same
-                else Outcome(c.index, "rejected", None, c.warnings, CertificateNumberTaken())
-            )
-        else:
-            outcomes.append(_replay_or_conflict(c, first))
+    for i in repeats:  # the same number twice in one batch
+        outcomes.append(_repeat(i, prepared, first_by_number, by_number, stored))
     await insert_event_rows(session, events)
     if keys:
         await settle_rewards(session, keys=keys, ctx=ctx, reason="certificate_issued")
     outcomes.sort(key=lambda o: o.index)
     return outcomes
+
+
+def _repeat(
+    i: int,
+    prepared: Prepared,
+    first_by_number: Mapping[str, int],
+    by_number: Mapping[str, Any],
+    stored: Mapping[str, Any],
+) -> Outcome:
+    """The outcome of a number posted a second time in one batch."""
+    record, index, warnings = prepared.records[i], prepared.indexes[i], prepared.warnings[i]
+    first = by_number.get(record[NUMBER]) or stored.get(record[NUMBER])
+    if first is not None and first is not True:
+        return _replay_or_conflict(index, warnings, record, first)
+    first_record = prepared.records[first_by_number[record[NUMBER]]]
+    if first is True and same_certificate(
+        as_certificate(first_record), posted=as_certificate(record)
+    ):
+        return Outcome(index, "existing", None, warnings)
+    return Outcome(index, "rejected", None, warnings, CertificateNumberTaken())
 
 
 async def issue_many(

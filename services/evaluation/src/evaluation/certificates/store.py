@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
-from sqlalchemy import String, Table, any_, bindparam, insert, select
+from sqlalchemy import JSON, String, Table, Text, any_, bindparam, cast, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -62,7 +62,12 @@ CERTIFICATE_COLUMNS = (
     "import_job_id",
     "policy_version",
 )
+Row = tuple[Any, ...]  # a certificate or outbox row, its values in column order
 NUMBER = CERTIFICATE_COLUMNS.index("number")
+ISSUED_ON = CERTIFICATE_COLUMNS.index("issued_on")
+EMPLOYER_USCC = CERTIFICATE_COLUMNS.index("employer_uscc")
+MODE = CERTIFICATE_COLUMNS.index("mode")
+BODY_CODE = CERTIFICATE_COLUMNS.index("body_code")
 OUTBOX_COLUMNS = (
     "event_id",
     "type",
@@ -147,22 +152,29 @@ async def insert_certificates(session: AsyncSession, records: list[tuple[Any, ..
     return set(result.scalars().all())
 
 
-async def insert_event_rows(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
-    """Write outbox rows (tuples in `OUTBOX_COLUMNS` order, `data` a dict); COPY on PostgreSQL
-    for large sets."""
+async def insert_event_rows(session: AsyncSession, rows: list[Row]) -> None:
+    """Write outbox rows (tuples in `OUTBOX_COLUMNS` order, `data` as JSON text); COPY on
+    PostgreSQL for large sets."""
     if not rows:
         return
     if is_postgres(session) and len(rows) >= COPY_THRESHOLD:
-        await _copy(session, "outbox", OUTBOX_COLUMNS, [(*r[:-1], json.dumps(r[-1])) for r in rows])
+        await _copy(session, "outbox", OUTBOX_COLUMNS, rows)
         return
-    await session.execute(insert(outbox), [dict(zip(OUTBOX_COLUMNS, r, strict=True)) for r in rows])
+    # The data is JSON text already: bound as text, not serialised again by the JSON type
+    # (PostgreSQL wants the text cast to json; SQLite stores JSON as text).
+    data: Any = bindparam("data", type_=Text)
+    statement = insert(outbox).values(data=cast(data, JSON) if is_postgres(session) else data)
+    await session.execute(statement, [dict(zip(OUTBOX_COLUMNS, r, strict=True)) for r in rows])
 
 
 async def insert_events(session: AsyncSession, events: list[Event]) -> None:
     """Write outbox rows for the events."""
-    await insert_event_rows(
-        session, [tuple(outbox_row(e)[c] for c in OUTBOX_COLUMNS) for e in events]
-    )
+    rows = []
+    for event in events:
+        row = outbox_row(event)
+        row["data"] = json.dumps(row["data"], ensure_ascii=False)
+        rows.append(tuple(row[c] for c in OUTBOX_COLUMNS))
+    await insert_event_rows(session, rows)
 
 
 # Everything but the ciphertexts: what replays and conflict checks compare and return.
@@ -248,10 +260,9 @@ def as_certificate(record: tuple[Any, ...]) -> SimpleNamespace:
     return SimpleNamespace(**as_columns(record))
 
 
-def issued_event_row(
-    record: tuple[Any, ...], *, event_id: str, time: datetime, request_id: str | None
-) -> tuple[Any, ...]:
-    """The outbox row (`OUTBOX_COLUMNS` order) of the `certificate.issued` event of a new row.
+def issued_event_row(record: Row, *, event_id: str, time: datetime, request_id: str | None) -> Row:
+    """The outbox row (`OUTBOX_COLUMNS` order, data as JSON text) of the `certificate.issued`
+    event of a new row.
 
     Built directly, without an `Event` and a model per row (an import makes a hundred thousand
     of these); a test checks the data against `CertificateIssuedV1`, the published contract.
@@ -268,16 +279,19 @@ def issued_event_row(
         town,
         None,
         request_id,
-        {
-            "certificate_id": certificate_id,
-            "level": level,
-            "occupation_code": occupation_code,
-            "occupation_edition": occupation_edition,
-            "mode": mode,
-            "body_code": body_code,
-            "employer_uscc": employer,
-            "town": town,
-            "issued_on": issued_on.isoformat(),
-            "policy_version": record[25],
-        },
+        json.dumps(
+            {
+                "certificate_id": certificate_id,
+                "level": level,
+                "occupation_code": occupation_code,
+                "occupation_edition": occupation_edition,
+                "mode": mode,
+                "body_code": body_code,
+                "employer_uscc": employer,
+                "town": town,
+                "issued_on": issued_on.isoformat(),
+                "policy_version": record[25],
+            },
+            ensure_ascii=False,
+        ),
     )

@@ -89,6 +89,7 @@ async def create_import(
             upload=upload,
             sessionmaker=request.app.state.sessionmaker,
             ctx=ctx,
+            preparer=tasks.preparer,
             chunk_rows=settings.import_chunk_rows,
             max_rows=settings.import_max_rows,
         ),

@@ -183,10 +183,9 @@ def prepare_chunk(
     rejected: set[int] = set()
     items = []
     for row_number, row in rows:
-        code = str(row.get("body_code") or "")
-        values = {k: v for k, v in row.items() if k != "body_code"}
+        code = str(row.pop("body_code", None) or "")
         try:
-            data = CertificateCreate.model_validate(values)
+            data = CertificateCreate.model_validate(row)
         except ValidationError as error:
             error_rows += _row_errors(job_id, row_number, InvalidFields(_schema_errors(error)))
             rejected.add(row_number)
@@ -204,6 +203,13 @@ def prepare_chunk(
             continue
         items.append((row_number, data, body))
     prepared = prepare(items, ctx=ctx, today=today, import_job_id=job_id)
+    # Refusals become error rows here: the chunk may cross a process boundary, and
+    # exceptions with keyword arguments do not survive pickling.
+    for outcome in prepared.rejected:
+        assert outcome.problem is not None
+        error_rows += _row_errors(job_id, outcome.index, outcome.problem)
+        rejected.add(outcome.index)
+    prepared.rejected = []
     return PreparedChunk(job_id, len(rows), error_rows, rejected, prepared)
 
 
@@ -211,7 +217,7 @@ async def store_chunk(
     session: AsyncSession, *, chunk: PreparedChunk, ctx: EvaluationContext
 ) -> ChunkResult:
     """Write a prepared chunk: certificates, events, rewards, its errors and the job's progress."""
-    codes = {c.body.code for c in chunk.prepared.candidates}
+    codes = set(chunk.prepared.bodies)
     bodies = {code: view.state for code, view in (await load_bodies(session, codes)).items()}
     error_rows = list(chunk.error_rows)
     rejected = set(chunk.rejected)

@@ -20,14 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.db import unit_of_work
 from evaluation.context import EvaluationContext
 from evaluation.exceptions import UnsupportedUpload
-from evaluation.imports import reader
-from evaluation.imports.service import (
-    PreparedChunk,
-    prepare_chunk,
-    registered_bodies,
-    set_job,
-    store_chunk,
-)
+from evaluation.imports import chunks, reader
+from evaluation.imports.service import registered_bodies, set_job, store_chunk
 
 logger = logging.getLogger("evaluation.imports")
 
@@ -38,6 +32,7 @@ async def run_import(
     upload: reader.Upload,
     sessionmaker: async_sessionmaker[AsyncSession],
     ctx: EvaluationContext,
+    preparer: chunks.Preparer,
     chunk_rows: int,
     max_rows: int,
 ) -> None:
@@ -56,26 +51,27 @@ async def run_import(
             await set_job(session, job_id, total_rows=total)
         async with unit_of_work(sessionmaker) as session:
             bodies = await registered_bodies(session)
-        rows = reader.iter_rows(csv_path)
-        today = ctx.today()
-
-        def prepare_next() -> PreparedChunk | None:
-            chunk = reader.take(rows, chunk_rows)
-            if not chunk:
-                return None
-            return prepare_chunk(job_id=job_id, rows=chunk, bodies=bodies, ctx=ctx, today=today)
-
-        # A pipeline: the next chunk is read, checked and encrypted in a worker thread while the
-        # current one is written (the database waits release the interpreter to that thread).
-        pending = asyncio.ensure_future(asyncio.to_thread(prepare_next))
+        await preparer.call(
+            chunks.open_job,
+            job_id=job_id,
+            csv_path=csv_path,
+            bodies=bodies,
+            ctx=ctx,
+            today=ctx.today(),
+            chunk_rows=chunk_rows,
+        )
+        # A pipeline: the next chunk is read, checked and encrypted (in the worker process, or
+        # a thread) while the current one is written.
+        pending = asyncio.ensure_future(preparer.call(chunks.next_chunk, job_id))
         try:
             while (prepared := await pending) is not None:
-                pending = asyncio.ensure_future(asyncio.to_thread(prepare_next))
+                pending = asyncio.ensure_future(preparer.call(chunks.next_chunk, job_id))
                 async with unit_of_work(sessionmaker) as session:
                     await store_chunk(session, chunk=prepared, ctx=ctx)
         finally:
             if not pending.done():
                 pending.cancel()
+            await asyncio.shield(_close(preparer, job_id))
         await _finish(sessionmaker, job_id, "completed", None)
         logger.info("import completed", extra={"count": total})
     except asyncio.CancelledError:
@@ -92,6 +88,13 @@ async def run_import(
         reader.remove(upload.path, csv_path)
 
 
+async def _close(preparer: chunks.Preparer, job_id: str) -> None:
+    try:
+        await preparer.call(chunks.close_job, job_id)
+    except Exception:  # the worker process is gone, and the file with it
+        logger.warning("could not close the import file", extra={"job_id": job_id})
+
+
 async def _finish(
     sessionmaker: async_sessionmaker[AsyncSession], job_id: str, status: str, reason: str | None
 ) -> None:
@@ -102,10 +105,12 @@ async def _finish(
 
 
 class ImportTasks:
-    """The import tasks running in this process (kept referenced; cancelled on shutdown)."""
+    """The import tasks running in this process (kept referenced; cancelled on shutdown), and
+    where their rows are prepared."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, worker_process: bool = True) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
+        self.preparer = chunks.Preparer(worker_process=worker_process)
 
     def start(self, coroutine: object, *, name: str) -> asyncio.Task[None]:
         """Run a job's coroutine in the background."""
@@ -124,3 +129,4 @@ class ImportTasks:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*list(self.tasks), return_exceptions=True)
+        self.preparer.shutdown()
