@@ -6,18 +6,24 @@ For each batch, in one transaction:
    an event that cannot be read, or cannot be placed (a revocation of an unknown certificate
    without a person key), goes to the dead-letter table with its error class, as with
    `common.eventlog.consumer.Consumer`;
-2. the facts of every person the batch touches are loaded (one query per fact table);
+2. the facts of every person the batch touches are loaded (one query per fact table, planned
+   for its keys: `indicators.store.key_lookups`);
 3. the changes are applied in log order to those persons in memory; before a person's first change
    their contributions (`indicators.timeline.contributions`) are remembered;
 4. the difference between each touched person's contributions after and before becomes deltas,
    written to the calendar-bucket counters with one upsert; new and changed facts are written in
    bulk; the checkpoint advances in the same transaction.
+
+The in-memory steps run with the cyclic garbage collector paused (`_collector_paused`), and a
+person first seen in the batch, with no stored facts, contributed nothing before it.
 """
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +48,7 @@ from indicators.timeline import (
     DeltaKey,
     Person,
     TimelineRules,
+    add_contributions,
     contributions,
 )
 
@@ -74,9 +81,16 @@ class Batch:
     reward_deltas: defaultdict[DeltaKey, int] = field(default_factory=lambda: defaultdict(int))
 
     def touch(self, person_key: str) -> Person:
-        """The person, remembering their contributions before the batch changes them."""
-        person = self.persons.setdefault(person_key, Person(person_key=person_key))
-        if person_key not in self.before:
+        """The person, remembering their contributions before the batch changes them.
+
+        `persons` holds every loaded person with stored facts, so one missing from it has none
+        yet and contributed nothing (most persons of an import are new).
+        """
+        person = self.persons.get(person_key)
+        if person is None:
+            person = self.persons[person_key] = Person(person_key=person_key)
+            self.before[person_key] = {}
+        elif person_key not in self.before:
             self.before[person_key] = contributions(person, self.rules)
         return person
 
@@ -171,9 +185,7 @@ class Batch:
         """Contributions after minus before, for every touched person, plus money flows."""
         out: defaultdict[DeltaKey, int] = defaultdict(int, self.reward_deltas)
         for person_key, before in self.before.items():
-            after = contributions(self.persons[person_key], self.rules)
-            for key, value in after.items():
-                out[key] += value
+            add_contributions(self.persons[person_key], self.rules, out)
             for key, value in before.items():
                 out[key] -= value
         return {key: value for key, value in out.items() if value}
@@ -190,38 +202,54 @@ class Batch:
             self.writes.certificate_updates.append(store.certificate_row(certificate))
 
 
+@dataclass
+class Named:
+    """The ids and person keys a batch's changes name."""
+
+    certificates: set[str] = field(default_factory=set)
+    completions: set[str] = field(default_factory=set)
+    memberships: set[str] = field(default_factory=set)
+    rewards: set[str] = field(default_factory=set)
+    persons: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, changes: list[Change]) -> Named:
+        """Everything the changes name, in one pass."""
+        named = cls()
+        for change in changes:
+            if isinstance(change, Issue):
+                named.certificates.add(change.certificate.certificate_id)
+                named.persons.add(change.certificate.person_key)
+            elif isinstance(change, Revoke | Flag):
+                named.certificates.add(change.certificate_id)
+                if change.person_key:
+                    named.persons.add(change.person_key)
+            elif isinstance(change, Train):
+                named.completions.add(change.completion.completion_id)
+                named.persons.add(change.completion.person_key)
+            elif isinstance(change, Join):
+                named.memberships.add(change.membership.membership_id)
+                named.persons.add(change.membership.person_key)
+            elif isinstance(change, Reward):
+                named.rewards.add(change.key)
+        return named
+
+
 async def load_batch(session: AsyncSession, changes: list[Change], rules: TimelineRules) -> Batch:
     """The stored facts of every person and id the changes touch."""
-    certificate_ids = {
-        c.certificate.certificate_id if isinstance(c, Issue) else c.certificate_id
-        for c in changes
-        if isinstance(c, Issue | Revoke | Flag)
-    }
-    completion_ids = {c.completion.completion_id for c in changes if isinstance(c, Train)}
-    membership_ids = {c.membership.membership_id for c in changes if isinstance(c, Join)}
-    certificate_owner = await store.owners(
-        session, store.CERTIFICATES, "certificate_id", certificate_ids
-    )
-    completion_owner = await store.owners(
-        session, store.COMPLETIONS, "completion_id", completion_ids
-    )
-    membership_owner = await store.owners(
-        session, store.MEMBERSHIPS, "membership_id", membership_ids
-    )
-    person_keys = set(certificate_owner.values())
-    for change in changes:
-        if isinstance(change, Issue):
-            person_keys.add(change.certificate.person_key)
-        elif isinstance(change, Revoke | Flag) and change.person_key:
-            person_keys.add(change.person_key)
-        elif isinstance(change, Train):
-            person_keys.add(change.completion.person_key)
-        elif isinstance(change, Join):
-            person_keys.add(change.membership.person_key)
-    persons = await store.load_persons(session, person_keys)
-    reward_keys = await store.known_reward_keys(
-        session, {c.key for c in changes if isinstance(c, Reward)}
-    )
+    named = Named.of(changes)
+    async with store.key_lookups(session):
+        certificate_owner = await store.owners(
+            session, store.CERTIFICATES, "certificate_id", named.certificates
+        )
+        completion_owner = await store.owners(
+            session, store.COMPLETIONS, "completion_id", named.completions
+        )
+        membership_owner = await store.owners(
+            session, store.MEMBERSHIPS, "membership_id", named.memberships
+        )
+        persons = await store.load_persons(session, named.persons | set(certificate_owner.values()))
+        reward_keys = await store.known_reward_keys(session, named.rewards)
     return Batch(
         rules=rules,
         persons=persons,
@@ -248,8 +276,35 @@ class RollupConsumer(Consumer):
 
     async def apply_batch(self, session: AsyncSession, events: Sequence[LoggedEvent]) -> int:
         """Apply events to the rollups in the session's transaction; returns dead letters."""
-        failed: list[tuple[LoggedEvent, Exception]] = []
+        writes, rows, failed = await self._apply_in_memory(session, events)
+        await store.write_facts(session, writes)
+        await store.add_to_buckets(session, rows)
+        await self.dead_letter(session, failed)
+        return len(failed)
+
+    async def _apply_in_memory(
+        self, session: AsyncSession, events: Sequence[LoggedEvent]
+    ) -> tuple[store.FactWrites, list[store.BucketRow], list[tuple[LoggedEvent, Exception]]]:
+        """The facts to write, the counter rows and the failed events; the batch's persons and
+        changes are freed on return, before the writes."""
+        with _collector_paused():
+            read, failed = self._read_all(events)
+        batch = await load_batch(session, [change for _, change in read], self.rules)
+        with _collector_paused():
+            for logged, change in read:
+                try:
+                    batch.apply(change)
+                except Exception as exc:
+                    failed.append((logged, exc))
+            batch.certificate_rows()
+            return batch.writes, store.bucket_rows(batch.deltas()), failed
+
+    def _read_all(
+        self, events: Sequence[LoggedEvent]
+    ) -> tuple[list[tuple[LoggedEvent, Change]], list[tuple[LoggedEvent, Exception]]]:
+        """The events' changes (None-changes dropped), and the events that cannot be read."""
         read: list[tuple[LoggedEvent, Change]] = []
+        failed: list[tuple[LoggedEvent, Exception]] = []
         for logged in events:
             try:
                 change = self.read(logged, self.policy)
@@ -258,14 +313,24 @@ class RollupConsumer(Consumer):
                 continue
             if change is not None:
                 read.append((logged, change))
-        batch = await load_batch(session, [change for _, change in read], self.rules)
-        for logged, change in read:
-            try:
-                batch.apply(change)
-            except Exception as exc:
-                failed.append((logged, exc))
-        batch.certificate_rows()
-        await store.write_facts(session, batch.writes)
-        await store.add_deltas(session, batch.deltas())
-        await self.dead_letter(session, failed)
-        return len(failed)
+        return read, failed
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused around a batch's in-memory work (no awaits inside).
+
+    A batch keeps several container objects per event alive until it ends; the collector would
+    keep promoting them and run full collections over the whole heap: about a fifth of the
+    consumer's CPU on a 114,000-event import (measured). Reference counting frees them when the
+    batch ends; the pause only delays collecting cycles (a dead letter's traceback) until the
+    next collection.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

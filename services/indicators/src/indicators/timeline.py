@@ -103,12 +103,21 @@ class TimelineRules:
 def contributions(person: Person, rules: TimelineRules) -> dict[DeltaKey, int]:
     """Every delta this person contributes, zero entries left out."""
     out: defaultdict[DeltaKey, int] = defaultdict(int)
+    add_contributions(person, rules, out)
+    return {key: value for key, value in out.items() if value}
+
+
+def add_contributions(
+    person: Person, rules: TimelineRules, out: defaultdict[DeltaKey, int]
+) -> None:
+    """Add every delta this person contributes to `out` (which may be left with zero entries)."""
     certificates = [c for c in person.certificates.values() if c.issued_on is not None]
     _talents(certificates, rules, out)
-    _person_times(person.completions.values(), rules, out)
-    _cultivated(list(person.completions.values()), certificates, rules, out)
-    _key_groups(person, rules, out)
-    return {key: value for key, value in out.items() if value}
+    if person.completions:  # each part below contributes nothing without completions
+        _person_times(person.completions.values(), rules, out)
+        _cultivated(list(person.completions.values()), certificates, rules, out)
+    if person.memberships:
+        _key_groups(person, rules, out)
 
 
 def _step(
@@ -134,6 +143,17 @@ def primary_certificate(valid: list[Certificate]) -> Certificate:
 def _talents(
     certificates: list[Certificate], rules: TimelineRules, out: defaultdict[DeltaKey, int]
 ) -> None:
+    if len(certificates) == 1:  # most persons: no walk over change points needed
+        _one_talent(certificates[0], rules, out)
+    else:
+        _talents_walk(certificates, rules, out)
+
+
+def _talents_walk(
+    certificates: list[Certificate], rules: TimelineRules, out: defaultdict[DeltaKey, int]
+) -> None:
+    """Skilled and high-skilled steps at every issue and revocation date, from the primary
+    certificate valid on that day."""
     points = sorted(
         {c.issued_on for c in certificates if c.issued_on}
         | {c.revoked_on for c in certificates if c.revoked_on}
@@ -150,6 +170,25 @@ def _talents(
                 new_high = new_skilled
         _step(out, [(SKILLED, skilled, new_skilled), (HIGH_SKILLED, high, new_high)], day)
         skilled, high = new_skilled, new_high
+
+
+def _one_talent(
+    certificate: Certificate, rules: TimelineRules, out: defaultdict[DeltaKey, int]
+) -> None:
+    """`_talents_walk` of one issued certificate: counted from its issue until its revocation
+    (never, if revoked on or before its issue day)."""
+    issued, revoked = certificate.issued_on, certificate.revoked_on
+    assert issued is not None
+    if revoked is not None and revoked <= issued:
+        return
+    town = rules.town(certificate.town)
+    codes = (
+        (SKILLED, HIGH_SKILLED) if certificate.level_rank >= rules.high_skilled_rank else (SKILLED,)
+    )
+    for code in codes:
+        out[(code, town, issued)] += 1
+        if revoked is not None:
+            out[(code, town, revoked)] -= 1
 
 
 def is_valid(certificate: Certificate, day: date) -> bool:
