@@ -210,6 +210,13 @@ def parse_args() -> argparse.Namespace:
         help="relays and consumer as processes of their own, as deployed (default), or as "
         "background tasks of the services",
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="nice level of the relay and consumer processes (run_platform --worker-nice)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument("--output", default=str(RESULTS), help="`-` prints the JSON instead")
     return parser.parse_args()
@@ -257,10 +264,10 @@ def _processes() -> list[tuple[int, int, str, list[bytes]]]:
     return found
 
 
-def process_pid(*words: str) -> int | None:
-    """The PID of the process whose command line holds every word (e.g. a module and a port)."""
-    for pid, _parent, _name, argv in _processes():
-        if all(word.encode() in argv for word in words):
+def process_pid(platform_pid: int, *words: str) -> int | None:
+    """The PID of the platform's child whose command line holds every word (a module, a port)."""
+    for pid, parent, _name, argv in _processes():
+        if parent == platform_pid and all(word.encode() in argv for word in words):
             return pid
     return None
 
@@ -333,6 +340,8 @@ def start_platform(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], P
         "--no-demo",
         "--workers",
         args.workers,
+        "--worker-nice",
+        str(args.worker_nice),
     ]
     env = dict(os.environ)
     env.update(dict(item.split("=", 1) for item in args.env))
@@ -417,7 +426,11 @@ class Gateway:
 
 
 async def run_benchmark(
-    args: argparse.Namespace, rows: list[tuple[Any, ...]], expected: dict[str, int], path: Path
+    args: argparse.Namespace,
+    rows: list[tuple[Any, ...]],
+    expected: dict[str, int],
+    path: Path,
+    platform_pid: int,
 ) -> dict[str, Any]:
     """Register bodies, import through the gateway, wait for the indicators."""
     base = f"http://127.0.0.1:{args.port}"
@@ -426,11 +439,15 @@ async def run_benchmark(
     timeout = aiohttp.ClientTimeout(total=300)
     evaluation_db = await asyncpg.connect(dsn(args.postgres, f"{args.database_prefix}_evaluation"))
     pids = {
-        "evaluation": process_pid("evaluation.main:create_app", str(args.service_port_base + 1)),
-        "indicators": process_pid("indicators.main:create_app", str(args.service_port_base + 4)),
-        "gateway": process_pid("gateway.main:create_app", str(args.port)),
-        "evaluation_relay": process_pid("evaluation", "relay"),
-        "indicators_consumer": process_pid("indicators", "consume"),
+        "evaluation": process_pid(
+            platform_pid, "evaluation.main:create_app", str(args.service_port_base + 1)
+        ),
+        "indicators": process_pid(
+            platform_pid, "indicators.main:create_app", str(args.service_port_base + 4)
+        ),
+        "gateway": process_pid(platform_pid, "gateway.main:create_app", str(args.port)),
+        "evaluation_relay": process_pid(platform_pid, "evaluation", "relay"),
+        "indicators_consumer": process_pid(platform_pid, "indicators", "consume"),
     }
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -568,6 +585,7 @@ def main() -> int:
             "platform_env": args.env,
             "database": "PostgreSQL (tools/run_platform.py --postgres)",
             "workers": args.workers,
+            "worker_nice": args.worker_nice,
         },
     }
     var = Path(args.var)
@@ -582,7 +600,7 @@ def main() -> int:
     process, _log = start_platform(args)
     try:
         result["copy_baseline_seconds"] = round(asyncio.run(copy_baseline(args, rows)), 2)
-        result.update(asyncio.run(run_benchmark(args, rows, expected, path)))
+        result.update(asyncio.run(run_benchmark(args, rows, expected, path, process.pid)))
     finally:
         stop_platform(process)
         if not args.keep:

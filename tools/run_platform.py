@@ -51,6 +51,14 @@ def parse_args() -> argparse.Namespace:
         help="run the outbox relays and the indicators consumer inside the services (embedded) "
         "or as processes of their own, as deployed (`python -m <service> relay|consume`)",
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --workers processes: run them at this nice level, so that on a shared "
+        "machine they yield the CPU to the services (as lower CPU shares would in a cluster)",
+    )
     return parser.parse_args()
 
 
@@ -150,12 +158,16 @@ def start(
 
 
 def start_worker(
-    module: str, command: str, *, env: dict[str, str], log: Path
+    module: str, command: str, *, env: dict[str, str], log: Path, nice: int = 0
 ) -> subprocess.Popen[bytes]:
     """One relay or consumer process; its output goes to a log file."""
     handle = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", module, command], env=env, stdout=handle, stderr=subprocess.STDOUT
+        [sys.executable, "-m", module, command],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,  # no threads here: fork-safe
     )
 
 
@@ -236,7 +248,11 @@ def main() -> int:
         if args.workers == "processes":
             for name, module, command in WORKERS:
                 processes[name] = start_worker(
-                    module, command, env=env, log=var / "logs" / f"{name}.log"
+                    module,
+                    command,
+                    env=env,
+                    log=var / "logs" / f"{name}.log",
+                    nice=args.worker_nice,
                 )
         wait_ready(ready, processes)
         demo = {} if args.no_demo else load_all(gateway)
