@@ -491,7 +491,7 @@ async def run_benchmark(
                 (server_finished - server_started).total_seconds(), 2
             )
             result["import_cpu_seconds"] = cpu_import
-            if job["status"] != "completed":
+            if job["status"] != "completed" or job["created"] != len(rows):
                 raise RuntimeError(f"import job ended {job['status']}: {job}")
             # Catch-up: the relay drains the outbox, the indicators consumer applies the log.
             caught_up = time.perf_counter()
@@ -597,6 +597,8 @@ def main() -> int:
     result["expected"] = expected
     result["file_bytes"] = path.stat().st_size
     result["generate_seconds"] = round(time.perf_counter() - generated, 2)
+    # Fresh databases: a kept run's certificates would make this one a re-import.
+    asyncio.run(drop_databases(args.postgres, args.database_prefix))
     process, _log = start_platform(args)
     try:
         result["copy_baseline_seconds"] = round(asyncio.run(copy_baseline(args, rows)), 2)

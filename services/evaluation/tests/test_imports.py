@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import subprocess
+import sys
+import textwrap
+import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -370,3 +375,42 @@ async def test_a_large_chunk_and_a_concurrent_writer(env, monkeypatch) -> None:
     assert all(isinstance(e.data, dict) and e.data["body_code"] == "S0001" for e in events)
     report = await error_report(env, job["id"])
     assert report[1][:3] == ["8", "number", "conflicts_with_stored_certificate"]
+
+
+def _running(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_worker_process_exits_when_the_web_process_is_killed(tmp_path) -> None:
+    """A killed web process cannot shut its pool down; the worker notices and exits itself."""
+    script = tmp_path / "web_process.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, os, signal
+            from evaluation.imports.chunks import Preparer
+
+            async def main():
+                preparer = Preparer(worker_process=True)
+                print(await preparer.call(os.getpid), flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+            if __name__ == "__main__":
+                asyncio.run(main())
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == -9, done.stderr
+    worker = int(done.stdout.strip())
+    deadline = time.monotonic() + 10
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(worker)

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -75,6 +78,18 @@ def close_job(job_id: str) -> None:
         job.rows.close()
 
 
+def _exit_with(parent: int) -> None:
+    """Worker process start: exit when the web process is gone (a killed web process leaves
+    its pool workers blocked on their queue, which they hold both ends of, for ever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class Preparer:
     """Runs the functions above in the worker process (started on first use), or in threads.
 
@@ -97,7 +112,10 @@ class Preparer:
         if self._pool is None:
             # spawn, not fork: forking a process that runs an event loop and threads is unsafe.
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
