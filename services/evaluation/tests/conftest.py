@@ -161,6 +161,8 @@ async def make_env(
     ) -> EvaluationEnv:
         """An app on a fresh database; `with_log`: a migrated event-log database beside it
         (otherwise the log's URL names a file nothing opens: workers are off in tests)."""
+        # Import worker processes start on a test's first import, not with every app.
+        settings.setdefault("import_prestart", False)
         if reward is not None:
             settings["policy_dir"] = policy_copy(
                 tmp_path, per_person_fen=reward[0], annual_cap_fen=reward[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import subprocess
 import sys
 import textwrap
@@ -89,13 +90,14 @@ async def error_report(env, job_id: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.text)))
 
 
-@pytest.mark.parametrize("worker_process", [True, False], ids=["worker-process", "thread"])
-async def test_csv_import_creates_certificates_and_events(make_env, worker_process) -> None:
-    """Rows are prepared in the worker process by default, or in a thread: the same result."""
-    env = await make_env(import_chunk_rows=7, import_worker_process=worker_process)
+@pytest.mark.parametrize("processes", [2, 1, 0], ids=["two-processes", "one-process", "thread"])
+async def test_csv_import_creates_certificates_and_events(make_env, processes) -> None:
+    """Rows are prepared in worker processes (two shards by default), or in a thread: the same
+    result, in file order."""
+    env = await make_env(import_chunk_rows=7, import_processes=processes)
     job = await run(env, csv_file([row(n) for n in range(30)]))
     assert job["status"] == "completed", job
-    assert env.app.state.import_tasks.preparer.process_running is worker_process
+    assert env.app.state.import_tasks.preparer.process_running is (processes > 0)
     assert (job["total_rows"], job["processed_rows"], job["created"]) == (30, 30, 30)
     assert (job["duplicates"], job["errors"]) == (0, 0)
     assert job["errors_url"] == f"/v1/imports/{job['id']}/errors.csv"
@@ -109,9 +111,10 @@ async def test_csv_import_creates_certificates_and_events(make_env, worker_proce
     assert verified.json()["result"] == "valid"
 
 
-@pytest.mark.parametrize("worker_process", [True, False], ids=["worker-process", "thread"])
-async def test_row_errors_and_the_report(make_env, worker_process) -> None:
-    env = await make_env(import_worker_process=worker_process)
+@pytest.mark.parametrize("processes", [2, 0], ids=["two-processes", "thread"])
+async def test_row_errors_and_the_report(make_env, processes) -> None:
+    """Chunks of three rows: the errors of every shard land on their own row numbers."""
+    env = await make_env(import_chunk_rows=3, import_processes=processes)
     await env.register("S0002", filed_on="2025-06-01")
     await env.register("S0003")
     await env.set_status("S0003", "suspended", "2025-01-01", "暂停")
@@ -377,6 +380,17 @@ async def test_a_large_chunk_and_a_concurrent_writer(env, monkeypatch) -> None:
     assert report[1][:3] == ["8", "number", "conflicts_with_stored_certificate"]
 
 
+async def test_worker_processes_start_with_the_service(make_env) -> None:
+    env = await make_env(import_prestart=True)
+    preparer = env.app.state.import_tasks.preparer
+    assert preparer.process_running
+    await env.app.state.import_tasks.wait()  # the warm-up
+    pids = {await preparer.call(shard, os.getpid) for shard in range(preparer.shards)}
+    assert len(pids) == 2 and os.getpid() not in pids
+    job = await run(env, csv_file([row(n) for n in range(3)]))
+    assert job["created"] == 3
+
+
 def _running(pid: int) -> bool:
     """True while the process exists and is not a zombie."""
     try:
@@ -396,8 +410,8 @@ def test_the_worker_process_exits_when_the_web_process_is_killed(tmp_path) -> No
             from evaluation.imports.chunks import Preparer
 
             async def main():
-                preparer = Preparer(worker_process=True)
-                print(await preparer.call(os.getpid), flush=True)
+                preparer = Preparer(processes=1)
+                print(await preparer.call(0, os.getpid), flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
 
             if __name__ == "__main__":

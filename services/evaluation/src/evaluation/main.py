@@ -62,7 +62,7 @@ def create_app(settings: EvaluationSettings | None = None) -> FastAPI:
             state={
                 "policy": context.policy,
                 "evaluation": context,
-                "import_tasks": ImportTasks(worker_process=settings.import_worker_process),
+                "import_tasks": ImportTasks(processes=settings.import_processes),
                 "verification_limiter": RateLimiter(
                     limit=settings.verification_rate_limit,
                     window_seconds=settings.verification_rate_window_seconds,
@@ -80,6 +80,10 @@ def create_app(settings: EvaluationSettings | None = None) -> FastAPI:
                     await mark_stale_interrupted(session, stale_after=settings.import_stale_seconds)
             except Exception:  # an unmigrated database: readiness reports it
                 logger.warning("could not check for interrupted import jobs", exc_info=True)
+            if settings.import_prestart:
+                app.state.import_tasks.start(
+                    app.state.import_tasks.preparer.warm_up(), name="import-warm-up"
+                )
             try:
                 yield
             finally:

@@ -30,10 +30,13 @@ class EvaluationSettings(BaseServiceSettings):
     import_max_rows: int = 200_000
     import_max_bytes: int = 128 * 1024 * 1024
     import_chunk_rows: int = 5_000
-    # Check and encrypt import rows in a worker process (started on the first import), so the
-    # web process's interpreter lock stays free for the writes and other requests; false runs
-    # that work in a thread of the web process instead.
-    import_worker_process: bool = True
+    # Check and encrypt import rows in this many worker processes (started on the first import,
+    # each preparing every N-th chunk), so that the web process's interpreter lock stays free
+    # for the writes and other requests; 0 runs that work in a thread of the web process.
+    import_processes: int = Field(default=2, ge=0, le=16)
+    # Start them with the service (in the background; readiness does not wait), not on the
+    # first import.
+    import_prestart: bool = True
     # A running job whose heartbeat is older than this is reported as interrupted.
     import_stale_seconds: float = 60.0
 

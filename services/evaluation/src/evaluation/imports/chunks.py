@@ -6,46 +6,60 @@ the import, so that the writes and every other request wait for it. A worker pro
 parallel with the writes. The process keeps each job's open file between calls, so a chunk
 crosses the process boundary once, as plain tuples (`Prepared`), never as models or exceptions.
 
-The same functions run in a thread of the web process when no worker process is configured
-(`import_worker_process = false`), with the same results.
+Two processes by default (`import_processes`), each preparing every other chunk, so that on two
+cores the import is not bound to one; the web process writes the chunks in file order. With
+`import_processes = 0` the same functions run in a thread of the web process, with the same
+results.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from evaluation.context import EvaluationContext
 from evaluation.imports import reader
 from evaluation.imports.service import PreparedChunk, prepare_chunk
 from evaluation.rules import BodyState
 
-T = TypeVar("T")
-
 
 @dataclass
 class _Job:
-    """One job's open file and what its rows are checked against (lives where rows are read)."""
+    """One job's shard of the file and what its rows are checked against (lives where the rows
+    are read)."""
 
-    rows: Iterator[reader.Row]
+    rows: Generator[reader.Row, None, None]
+    chunks: Generator[list[reader.Row], None, None]
     bodies: Mapping[str, BodyState]
     ctx: EvaluationContext
     today: date
-    chunk_rows: int
 
 
-_jobs: dict[str, _Job] = {}  # per process: the worker process, or the web process's threads
+logger = logging.getLogger("evaluation.imports")
+_jobs: dict[str, _Job] = {}  # per process: a worker process, or the web process's threads
+
+
+def _shard(
+    rows: Iterator[reader.Row], *, size: int, shard: int, shards: int
+) -> Generator[list[reader.Row], None, None]:
+    """Chunks number shard, shard + shards, shard + 2 shards, ... of the rows."""
+    index = 0
+    while chunk := reader.take(rows, size):
+        if index % shards == shard:
+            yield chunk
+        index += 1
 
 
 def open_job(
@@ -56,16 +70,20 @@ def open_job(
     ctx: EvaluationContext,
     today: date,
     chunk_rows: int,
+    shard: int = 0,
+    shards: int = 1,
 ) -> None:
-    """Open a job's file for reading chunk by chunk."""
-    _jobs[job_id] = _Job(reader.iter_rows(csv_path), bodies, ctx, today, chunk_rows)
+    """Open a job's file for reading its shard chunk by chunk."""
+    rows = reader.iter_rows(csv_path)
+    chunks = _shard(rows, size=chunk_rows, shard=shard, shards=shards)
+    _jobs[job_id] = _Job(rows, chunks, bodies, ctx, today)
 
 
 def next_chunk(job_id: str) -> PreparedChunk | None:
-    """The job's next chunk, checked and prepared; None (and the file closed) at the end."""
+    """The shard's next chunk, checked and prepared; None (and the file closed) at the end."""
     job = _jobs[job_id]
-    rows = reader.take(job.rows, job.chunk_rows)
-    if not rows:
+    rows = next(job.chunks, None)
+    if rows is None:
         close_job(job_id)
         return None
     return prepare_chunk(job_id=job_id, rows=rows, bodies=job.bodies, ctx=job.ctx, today=job.today)
@@ -74,8 +92,14 @@ def next_chunk(job_id: str) -> PreparedChunk | None:
 def close_job(job_id: str) -> None:
     """Forget a job and close its file (no-op if already closed)."""
     job = _jobs.pop(job_id, None)
-    if job is not None and hasattr(job.rows, "close"):
+    if job is not None:
+        job.chunks.close()
         job.rows.close()
+
+
+def ready() -> bool:
+    """Nothing: calling it makes a fresh worker process import this module (warm-up)."""
+    return True
 
 
 def _exit_with(parent: int) -> None:
@@ -91,37 +115,58 @@ def _exit_with(parent: int) -> None:
 
 
 class Preparer:
-    """Runs the functions above in the worker process (started on first use), or in threads.
+    """Runs the functions above in worker processes (started on first use), or in threads.
 
-    One worker process serves every job of this web process, one call at a time: a job's
-    calls must reach the process that holds its file, and a second job's chunks simply queue.
+    With N processes, a job's file is read in N shards, chunk k by process k mod N, while the
+    web process writes the chunks in file order. Each process is a pool of its own, so a job's
+    calls reach the process that holds its shard; a second job's chunks queue behind the first.
+    With no processes, one shard is read in threads of the web process.
     """
 
-    def __init__(self, *, worker_process: bool) -> None:
-        self.worker_process = worker_process
-        self._pool: ProcessPoolExecutor | None = None
+    def __init__(self, *, processes: int) -> None:
+        self.processes = processes
+        self._pools: list[ProcessPoolExecutor] = []
+
+    @property
+    def shards(self) -> int:
+        """How many shards a job's file is read in."""
+        return max(1, self.processes)
 
     @property
     def process_running(self) -> bool:
-        """True once the worker process has been started (and not shut down)."""
-        return self._pool is not None
+        """True once the worker processes have been started (and not shut down)."""
+        return bool(self._pools)
 
-    def _executor(self) -> Executor | None:
-        if not self.worker_process:
+    def _executor(self, shard: int) -> Executor | None:
+        if not self.processes:
             return None
-        if self._pool is None:
+        if not self._pools:
             # spawn, not fork: forking a process that runs an event loop and threads is unsafe.
-            self._pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with,
-                initargs=(os.getpid(),),
-            )
-        return self._pool
+            context = multiprocessing.get_context("spawn")
+            self._pools = [
+                ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=context,
+                    initializer=_exit_with,
+                    initargs=(os.getpid(),),
+                )
+                for _ in range(self.processes)
+            ]
+        return self._pools[shard]
 
-    async def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run `function` where the rows are read; a dead worker process is replaced next time."""
-        executor = self._executor()
+    async def warm_up(self) -> None:
+        """Start the worker processes and let them import what they run (~1.6 s of CPU each),
+        so that the first import does not wait for it."""
+        if not self.processes:
+            return
+        try:
+            await asyncio.gather(*(self.call(shard, ready) for shard in range(self.processes)))
+        except Exception:  # the first import starts them again, and reports what fails
+            logger.warning("import worker processes did not start", exc_info=True)
+
+    async def call(self, shard: int, function: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Run `function` where the shard's rows are read; dead workers are replaced next time."""
+        executor = self._executor(shard)
         if executor is None:
             return await asyncio.to_thread(function, *args, **kwargs)
         try:
@@ -129,11 +174,11 @@ class Preparer:
                 executor, partial(function, *args, **kwargs)
             )
         except BrokenProcessPool:
-            self._pool = None
+            self.shutdown()
             raise
 
     def shutdown(self) -> None:
-        """Stop the worker process (queued calls are cancelled)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Stop the worker processes (queued calls are cancelled)."""
+        for pool in self._pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._pools = []

@@ -4,15 +4,19 @@ The job's state lives in the database: progress after every chunk (each chunk is
 transaction), a heartbeat, and the final status. A job whose process stops mid-way is recorded
 as `interrupted` (on shutdown right away; after a crash once its heartbeat is stale), and the
 uploaded file is deleted: the official uploads it again and the rows already imported count as
-duplicates. In production a job worker process (or queue consumer) would run `run_import` instead
-of the web process; the function needs only a sessionmaker and the service context.
+duplicates. The rows' CPU work (checks, keys, encryption) runs in worker processes
+(`evaluation.imports.chunks`); this task writes the prepared chunks in file order. A job queue
+consumer could run `run_import` instead of the web process: it needs only a sessionmaker, the
+service context and a `Preparer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from datetime import UTC, datetime
+from itertools import count
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +26,7 @@ from evaluation.context import EvaluationContext
 from evaluation.exceptions import UnsupportedUpload
 from evaluation.imports import chunks, reader
 from evaluation.imports.service import registered_bodies, set_job, store_chunk
+from evaluation.rules import BodyState
 
 logger = logging.getLogger("evaluation.imports")
 
@@ -51,27 +56,19 @@ async def run_import(
             await set_job(session, job_id, total_rows=total)
         async with unit_of_work(sessionmaker) as session:
             bodies = await registered_bodies(session)
-        await preparer.call(
-            chunks.open_job,
+        await _open_shards(
+            preparer,
             job_id=job_id,
             csv_path=csv_path,
             bodies=bodies,
             ctx=ctx,
-            today=ctx.today(),
             chunk_rows=chunk_rows,
         )
-        # A pipeline: the next chunk is read, checked and encrypted (in the worker process, or
-        # a thread) while the current one is written.
-        pending = asyncio.ensure_future(preparer.call(chunks.next_chunk, job_id))
         try:
-            while (prepared := await pending) is not None:
-                pending = asyncio.ensure_future(preparer.call(chunks.next_chunk, job_id))
-                async with unit_of_work(sessionmaker) as session:
-                    await store_chunk(session, chunk=prepared, ctx=ctx)
+            await _write_chunks(preparer, job_id=job_id, sessionmaker=sessionmaker, ctx=ctx)
         finally:
-            if not pending.done():
-                pending.cancel()
-            await asyncio.shield(_close(preparer, job_id))
+            for shard in range(preparer.shards):
+                await asyncio.shield(_close(preparer, shard, job_id))
         await _finish(sessionmaker, job_id, "completed", None)
         logger.info("import completed", extra={"count": total})
     except asyncio.CancelledError:
@@ -88,9 +85,63 @@ async def run_import(
         reader.remove(upload.path, csv_path)
 
 
-async def _close(preparer: chunks.Preparer, job_id: str) -> None:
+async def _open_shards(
+    preparer: chunks.Preparer,
+    *,
+    job_id: str,
+    csv_path: Path,
+    bodies: dict[str, BodyState],
+    ctx: EvaluationContext,
+    chunk_rows: int,
+) -> None:
+    """Open the file where each shard of it is read."""
+    for shard in range(preparer.shards):
+        await preparer.call(
+            shard,
+            chunks.open_job,
+            job_id=job_id,
+            csv_path=csv_path,
+            bodies=bodies,
+            ctx=ctx,
+            today=ctx.today(),
+            chunk_rows=chunk_rows,
+            shard=shard,
+            shards=preparer.shards,
+        )
+
+
+async def _write_chunks(
+    preparer: chunks.Preparer,
+    *,
+    job_id: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    ctx: EvaluationContext,
+) -> None:
+    """Write the chunks in file order, one transaction each, while the next ones are prepared
+    (chunk k comes from shard k mod shards)."""
+    shards = preparer.shards
+    pending = deque(
+        asyncio.ensure_future(preparer.call(shard, chunks.next_chunk, job_id))
+        for shard in range(shards)
+    )
     try:
-        await preparer.call(chunks.close_job, job_id)
+        for number in count():
+            prepared = await pending.popleft()
+            if prepared is None:
+                return
+            pending.append(
+                asyncio.ensure_future(preparer.call(number % shards, chunks.next_chunk, job_id))
+            )
+            async with unit_of_work(sessionmaker) as session:
+                await store_chunk(session, chunk=prepared, ctx=ctx)
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+async def _close(preparer: chunks.Preparer, shard: int, job_id: str) -> None:
+    try:
+        await preparer.call(shard, chunks.close_job, job_id)
     except Exception:  # the worker process is gone, and the file with it
         logger.warning("could not close the import file", extra={"job_id": job_id})
 
@@ -108,9 +159,9 @@ class ImportTasks:
     """The import tasks running in this process (kept referenced; cancelled on shutdown), and
     where their rows are prepared."""
 
-    def __init__(self, *, worker_process: bool = True) -> None:
+    def __init__(self, *, processes: int = 2) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
-        self.preparer = chunks.Preparer(worker_process=worker_process)
+        self.preparer = chunks.Preparer(processes=processes)
 
     def start(self, coroutine: object, *, name: str) -> asyncio.Task[None]:
         """Run a job's coroutine in the background."""
