@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -150,8 +151,8 @@ async def _append_generic(conn: AsyncConnection, records: Sequence[EventRecord])
 
 READ_COLUMNS = (*LOG_COLUMNS[:9], "data")
 _PG_READ = (
-    "SELECT position, event_id, type, source, subject, time, personkey, town, traceparent, data"
-    " FROM event_log WHERE position > $1 ORDER BY position LIMIT $2"
+    "SELECT position, event_id, type, source, subject, time, personkey, town, traceparent,"
+    " data::text FROM event_log WHERE position > $1 ORDER BY position LIMIT $2"
 )
 
 
@@ -206,7 +207,10 @@ class SqlEventLog:
             if conn.dialect.name == "postgresql":
                 driver = (await conn.get_raw_connection()).driver_connection
                 assert driver is not None
-                rows: Sequence[Any] = await driver.fetch(_PG_READ, after, limit)
+                rows: Sequence[Any] = [
+                    (*row[:9], orjson.loads(row[9]))
+                    for row in await driver.fetch(_PG_READ, after, limit)
+                ]
             else:
                 rows = (
                     await conn.execute(

@@ -6,7 +6,6 @@ Everything runs on the caller's session, inside its transaction (never commits).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.eventlog.envelope import Event
+from common.eventlog.envelope import Event, encode_data
 from common.eventlog.outbox import Outbox, outbox_row
 from common.identifiers import normalise_id_number
 from common.pii import mask_id_number, mask_name
@@ -172,7 +171,7 @@ async def insert_events(session: AsyncSession, events: list[Event]) -> None:
     rows = []
     for event in events:
         row = outbox_row(event)
-        row["data"] = json.dumps(row["data"], ensure_ascii=False)
+        row["data"] = encode_data(row["data"])
         rows.append(tuple(row[c] for c in OUTBOX_COLUMNS))
     await insert_event_rows(session, rows)
 
@@ -279,7 +278,7 @@ def issued_event_row(record: Row, *, event_id: str, time: datetime, request_id: 
         town,
         None,
         request_id,
-        json.dumps(
+        encode_data(
             {
                 "certificate_id": certificate_id,
                 "level": level,
@@ -291,7 +290,6 @@ def issued_event_row(record: Row, *, event_id: str, time: datetime, request_id: 
                 "town": town,
                 "issued_on": issued_on.isoformat(),
                 "policy_version": record[25],
-            },
-            ensure_ascii=False,
+            }
         ),
     )

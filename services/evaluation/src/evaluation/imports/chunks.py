@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -40,7 +40,6 @@ class _Job:
     """One job's shard of the file and what its rows are checked against (lives where the rows
     are read)."""
 
-    rows: Generator[reader.Row, None, None]
     chunks: Generator[list[reader.Row], None, None]
     bodies: Mapping[str, BodyState]
     ctx: EvaluationContext
@@ -49,17 +48,6 @@ class _Job:
 
 logger = logging.getLogger("evaluation.imports")
 _jobs: dict[str, _Job] = {}  # per process: a worker process, or the web process's threads
-
-
-def _shard(
-    rows: Iterator[reader.Row], *, size: int, shard: int, shards: int
-) -> Generator[list[reader.Row], None, None]:
-    """Chunks number shard, shard + shards, shard + 2 shards, ... of the rows."""
-    index = 0
-    while chunk := reader.take(rows, size):
-        if index % shards == shard:
-            yield chunk
-        index += 1
 
 
 def open_job(
@@ -74,9 +62,8 @@ def open_job(
     shards: int = 1,
 ) -> None:
     """Open a job's file for reading its shard chunk by chunk."""
-    rows = reader.iter_rows(csv_path)
-    chunks = _shard(rows, size=chunk_rows, shard=shard, shards=shards)
-    _jobs[job_id] = _Job(rows, chunks, bodies, ctx, today)
+    chunks = reader.iter_chunks(csv_path, size=chunk_rows, shard=shard, shards=shards)
+    _jobs[job_id] = _Job(chunks, bodies, ctx, today)
 
 
 def next_chunk(job_id: str) -> PreparedChunk | None:
@@ -94,7 +81,6 @@ def close_job(job_id: str) -> None:
     job = _jobs.pop(job_id, None)
     if job is not None:
         job.chunks.close()
-        job.rows.close()
 
 
 def ready() -> bool:

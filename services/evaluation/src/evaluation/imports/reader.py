@@ -11,10 +11,9 @@ import csv
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -248,27 +247,40 @@ def count_rows(path: Path) -> int:
         return sum(1 for row in reader if any(cell.strip() for cell in row))
 
 
-def iter_rows(path: Path) -> Iterator[Row]:
-    """(row number as a spreadsheet shows it — the header is row 1 —, values for the schema)."""
+def iter_chunks(
+    path: Path, *, size: int, shard: int = 0, shards: int = 1
+) -> Generator[list[Row], None, None]:
+    """Chunks of `size` data rows — numbers shard, shard + shards, shard + 2 shards, ... — as
+    (row number as a spreadsheet shows it: the header is row 1, values for the schema). The rows
+    of other shards are only counted, not turned into values."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         columns = [h.strip().lower() for h in next(reader, [])]
+        chunk: list[Row] = []
+        index = counted = 0
         for number, row in enumerate(reader, start=2):
             if not any(cell.strip() for cell in row):
                 continue
-            values: dict[str, Any] = {}
-            for name, cell in zip(columns, row, strict=False):
-                text = cell.strip()
-                if text or name in REQUIRED_COLUMNS:
-                    values[name] = text
-            if not values.get("employer_uscc"):
-                values["employer_uscc"] = None
-            yield number, values
+            if index % shards == shard:
+                chunk.append((number, _values(columns, row)))
+            counted += 1
+            if counted == size:
+                if chunk:
+                    yield chunk
+                chunk, counted, index = [], 0, index + 1
+        if chunk:
+            yield chunk
 
 
-def take(rows: Iterator[Row], size: int) -> list[Row]:
-    """The next `size` rows (fewer at the end)."""
-    return list(islice(rows, size))
+def _values(columns: list[str], row: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, cell in zip(columns, row, strict=False):
+        text = cell.strip()
+        if text or name in REQUIRED_COLUMNS:
+            values[name] = text
+    if not values.get("employer_uscc"):
+        values["employer_uscc"] = None
+    return values
 
 
 def remove(*paths: Path) -> None:
