@@ -54,12 +54,15 @@ async def test_relay_twice_gives_one_log_entry(producer_db, event_log, log_engin
     box = Outbox(outbox, source="/test")
     async with unit_of_work(make_sessionmaker(engine)) as session:
         await box.add(session, *[make_event(i) for i in range(5)])
+    async with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in await conn.execute(outbox.select())]
     relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test")
     assert await relay.drain() == 5
     assert await relay.drain() == 0
-    # A relay that crashed after appending but before marking rows published re-sends them.
+    assert await count(engine, outbox) == 0  # relayed rows are deleted: the log keeps them
+    # A relay that crashed after appending, before its delete committed, sends them again.
     async with engine.begin() as conn:
-        await conn.execute(outbox.update().values(published_at=None))
+        await conn.execute(outbox.insert(), rows)
     assert await relay.drain() == 5
     assert await count(log_engine, log_table) == 5
     assert [e.position for e in await event_log.read(after=0)] == [1, 2, 3, 4, 5]

@@ -1,6 +1,7 @@
-"""The outbox relay: copies a service's unpublished outbox rows to the shared log.
+"""The outbox relay: moves a service's outbox rows to the shared log.
 
-At-least-once from the outbox, exactly once in the log (the log ignores known event ids).
+At-least-once from the outbox, exactly once in the log (the log ignores known event ids): rows are
+deleted in the transaction that claimed them, after the log has committed them.
 Several relays may run at once: on PostgreSQL each claims rows with `FOR UPDATE SKIP LOCKED`;
 on SQLite the claim transaction holds the database write lock.
 """
@@ -9,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import BigInteger, Table, Text, any_, bindparam, cast, func, select, update
+from sqlalchemy import BigInteger, Table, Text, any_, bindparam, cast, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -84,7 +84,9 @@ class OutboxRelay:
                 if postgres  # one array parameter instead of thousands of bound values
                 else table.c.id.in_(ids)
             )
-            await conn.execute(update(table).where(claimed).values(published_at=datetime.now(UTC)))
+            # Relayed rows are deleted, not marked: the log is their record from now on, the
+            # outbox stays small, and a delete writes no new row version and index entries.
+            await conn.execute(delete(table).where(claimed))
         RELAYED.labels(self.source).inc(len(rows))
         return len(rows)
 

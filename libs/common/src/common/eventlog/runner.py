@@ -17,6 +17,7 @@ from common.eventlog.backend import EventLog
 from common.eventlog.consumer import Consumer
 from common.eventlog.relay import OutboxRelay
 from common.eventlog.sql_log import SqlEventLog
+from common.observability import configure_logging
 from common.settings import BaseServiceSettings
 
 # (sessions of the consumer's database, the log, batch size) -> consumer
@@ -51,14 +52,19 @@ def consumer_worker(build: ConsumerFactory) -> Worker:
     return run
 
 
-def _serve_metrics(settings: BaseServiceSettings) -> None:
+def _start_process(settings: BaseServiceSettings) -> None:
+    """What a relay or consumer process sets up first: JSON logs as the services write them,
+    and its metrics endpoint."""
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json_output=settings.log_json
+    )
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
 
 
 async def run_relay_process(*, settings: BaseServiceSettings, table: Table, source: str) -> None:
     """`python -m <service> relay`: relay until SIGTERM (metrics on `metrics_port`)."""
-    _serve_metrics(settings)
+    _start_process(settings)
     engine = make_engine(settings.database_url)
     log_engine = make_engine(settings.eventlog_url)
     relay = OutboxRelay(
@@ -79,7 +85,7 @@ async def run_relay_process(*, settings: BaseServiceSettings, table: Table, sour
 
 async def run_consumer_process(*, settings: BaseServiceSettings, build: ConsumerFactory) -> None:
     """`python -m <service> consume`: consume until SIGTERM (metrics on `metrics_port`)."""
-    _serve_metrics(settings)
+    _start_process(settings)
     engine = make_engine(settings.database_url)
     log_engine = make_engine(settings.eventlog_url)
     consumer = build(

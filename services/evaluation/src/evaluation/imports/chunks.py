@@ -163,8 +163,9 @@ class Preparer:
             self.shutdown()
             raise
 
-    def shutdown(self) -> None:
-        """Stop the worker processes (queued calls are cancelled)."""
-        for pool in self._pools:
-            pool.shutdown(wait=False, cancel_futures=True)
-        self._pools = []
+    def shutdown(self, *, wait: bool = False) -> None:
+        """Stop the worker processes (queued calls are cancelled); `wait` until they have
+        exited, so that their queues' semaphores are released too."""
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            pool.shutdown(wait=wait, cancel_futures=True)

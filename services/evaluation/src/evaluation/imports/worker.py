@@ -180,4 +180,4 @@ class ImportTasks:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*list(self.tasks), return_exceptions=True)
-        self.preparer.shutdown()
+        await asyncio.to_thread(self.preparer.shutdown, wait=True)
