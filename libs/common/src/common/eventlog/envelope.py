@@ -49,6 +49,22 @@ class Event:
         return document
 
 
+# The columns of an `EventRecord` in outboxes and the log, in field order (`data` holds its
+# `data_json`).
+RECORD_COLUMNS = (
+    "event_id",
+    "type",
+    "source",
+    "subject",
+    "time",
+    "personkey",
+    "town",
+    "traceparent",
+    "request_id",
+    "data",
+)
+
+
 def encode_data(data: dict[str, Any]) -> str:
     """An event's data as JSON text (orjson: ~15x faster than the standard library here)."""
     return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()

@@ -17,24 +17,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.eventlog.backend import EventLog
-from common.eventlog.envelope import EventRecord
+from common.eventlog.envelope import RECORD_COLUMNS, EventRecord
 
 logger = logging.getLogger("common.eventlog.relay")
 RELAYED = Counter("outbox_relayed_events_total", "Outbox rows copied to the log", ["source"])
 BACKLOG = Gauge("outbox_backlog", "Unpublished outbox rows", ["source"])
-# The outbox columns of an `EventRecord` before its data, in field order.
-RECORD_COLUMNS = (
-    "id",
-    "event_id",
-    "type",
-    "source",
-    "subject",
-    "time",
-    "personkey",
-    "town",
-    "traceparent",
-    "request_id",
-)
 
 
 class OutboxRelay:
@@ -63,7 +50,11 @@ class OutboxRelay:
         table = self.table
         postgres = self.engine.dialect.name == "postgresql"
         query = (
-            select(*[table.c[name] for name in RECORD_COLUMNS], cast(table.c.data, Text))
+            select(
+                table.c.id,
+                *[table.c[name] for name in RECORD_COLUMNS[:-1]],
+                cast(table.c.data, Text),
+            )
             .where(table.c.published_at.is_(None))
             # Ordered like `ix_outbox_unpublished` (published_at is NULL here, so this is id
             # order): otherwise PostgreSQL walks the primary key past every published row,

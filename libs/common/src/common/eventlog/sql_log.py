@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import new_metadata
-from common.eventlog.envelope import Event, EventRecord, LoggedEvent
+from common.eventlog.envelope import RECORD_COLUMNS, Event, EventRecord, LoggedEvent
 
 log_metadata: MetaData = new_metadata()
 
@@ -67,20 +67,7 @@ log_head = Table(
 LOG_MIGRATIONS = "common.eventlog:migrations"
 
 
-LOG_COLUMNS = (
-    "position",
-    "event_id",
-    "type",
-    "source",
-    "subject",
-    "time",
-    "personkey",
-    "town",
-    "traceparent",
-    "request_id",
-    "data",
-    "appended_at",
-)
+LOG_COLUMNS = ("position", *RECORD_COLUMNS, "appended_at")
 # The known-id check must use the unique index. asyncpg's prepared statements get a generic plan
 # chosen while the log was small (a sequential scan), which made every append cost O(log size):
 # 0.8 s per 500 events at 60,000 (measured).

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.eventlog.envelope import Event, encode_data
+from common.eventlog.envelope import RECORD_COLUMNS, Event, encode_data
 from common.eventlog.outbox import Outbox, outbox_row
 from common.identifiers import normalise_id_number
 from common.pii import mask_id_number, mask_name
@@ -67,18 +67,7 @@ ISSUED_ON = CERTIFICATE_COLUMNS.index("issued_on")
 EMPLOYER_USCC = CERTIFICATE_COLUMNS.index("employer_uscc")
 MODE = CERTIFICATE_COLUMNS.index("mode")
 BODY_CODE = CERTIFICATE_COLUMNS.index("body_code")
-OUTBOX_COLUMNS = (
-    "event_id",
-    "type",
-    "source",
-    "subject",
-    "time",
-    "personkey",
-    "town",
-    "traceparent",
-    "request_id",
-    "data",
-)
+OUTBOX_COLUMNS = RECORD_COLUMNS
 
 
 def ordered_ids(count: int) -> list[str]:
