@@ -22,9 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from common.errors import InvalidField
-from common.identifiers import id_number_problem, normalise_id_number
 from common.ids import new_id
-from common.pii import FieldCipher, mask_id_number, mask_name, person_key
+from common.pii import FieldCipher
 from training.exceptions import (
     AlreadyEnrolled,
     ClassEnded,
@@ -34,6 +33,7 @@ from training.exceptions import (
     QuotaExhausted,
 )
 from training.models import Completion, Enrolment, ProgrammeQuota, TrainingClass
+from training.persons import NamedPerson, identify
 from training.programmes.service import ensure_year, policy_for_year, release_quota, take_quota
 from training.rules import TrainingPolicies
 
@@ -41,17 +41,6 @@ classes = cast(Table, TrainingClass.__table__)
 enrolments = cast(Table, Enrolment.__table__)
 ACTIVE = ("enrolled", "waiting")
 PROMOTION_ATTEMPTS = 20
-
-
-@dataclass(frozen=True)
-class Trainee:
-    """Who is enrolled: a person_key, plus encrypted and masked ID and name when known."""
-
-    person_key: str
-    id_cipher: bytes | None = None
-    name_cipher: bytes | None = None
-    id_masked: str | None = None
-    name_masked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,18 +53,15 @@ class EnrolmentView:
 
 def trainee_from_id(
     *, id_number: str, name: str, today: date, pepper: str, cipher: FieldCipher
-) -> Trainee:
+) -> NamedPerson:
     """A trainee named by ID number and name: checked, keyed, encrypted and masked."""
-    problem = id_number_problem(id_number, today=today)
-    if problem is not None:
-        raise InvalidField(field="id_number", reason=problem, message="The ID number is not valid")
-    number = normalise_id_number(id_number)
-    return Trainee(
-        person_key=person_key(number, pepper=pepper),
-        id_cipher=cipher.encrypt(number, context=b"enrolments.id_number"),
-        name_cipher=cipher.encrypt(name, context=b"enrolments.name"),
-        id_masked=mask_id_number(number),
-        name_masked=mask_name(name),
+    return identify(
+        id_number=id_number,
+        name=name,
+        table="enrolments",
+        today=today,
+        pepper=pepper,
+        cipher=cipher,
     )
 
 
@@ -87,10 +73,10 @@ def citizen_trainee(
     today: date,
     pepper: str,
     cipher: FieldCipher,
-) -> Trainee:
+) -> NamedPerson:
     """A citizen enrolling themself: their token's person_key; ID and name only if they add them."""
     if id_number is None or name is None:
-        return Trainee(person_key=subject)
+        return NamedPerson(person_key=subject)
     trainee = trainee_from_id(
         id_number=id_number, name=name, today=today, pepper=pepper, cipher=cipher
     )
@@ -164,7 +150,7 @@ async def enrol(
     session: AsyncSession,
     *,
     training_class: TrainingClass,
-    trainee: Trainee,
+    trainee: NamedPerson,
     enrolled_by: str,
     policies: TrainingPolicies,
     now: datetime,

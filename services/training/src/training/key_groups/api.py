@@ -19,6 +19,7 @@ from training.key_groups.schemas import (
     ReportRowRead,
 )
 from training.models import KeyGroupMembership
+from training.persons import NamedPerson
 from training.rules import TrainingPolicy
 
 router = APIRouter(tags=["key groups"])
@@ -74,7 +75,7 @@ async def record_membership(
             raise InvalidField(
                 field=field, reason="not_allowed", message="Citizens record for themselves only"
             )
-        member = service.Member(person_key=principal.subject)
+        member = NamedPerson(person_key=principal.subject)
     else:
         town_scope(principal, body.town)
         if body.id_number is None or body.name is None:

@@ -19,27 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import InvalidField
 from common.eventlog.outbox import Outbox
-from common.identifiers import id_number_problem, normalise_id_number
 from common.ids import new_id
-from common.pii import FieldCipher, mask_id_number, mask_name, person_key
+from common.pii import FieldCipher
 from training.db import dialect_name
 from training.events import KEY_GROUP_MEMBERSHIP_RECORDED, SOURCE, KeyGroupMembershipRecordedV1
 from training.models import Completion, KeyGroupMembership, outbox
+from training.persons import NamedPerson, identify
 from training.rules import TrainingPolicy
 
 memberships = cast(Table, KeyGroupMembership.__table__)
 events_outbox = Outbox(outbox, source=SOURCE)
-
-
-@dataclass(frozen=True)
-class Member:
-    """The person a membership is about: a person_key, plus encrypted and masked data if given."""
-
-    person_key: str
-    id_cipher: bytes | None = None
-    name_cipher: bytes | None = None
-    id_masked: str | None = None
-    name_masked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,25 +46,22 @@ class ReportRow:
 
 def member_from_id(
     *, id_number: str, name: str, today: date, pepper: str, cipher: FieldCipher
-) -> Member:
+) -> NamedPerson:
     """A person named by an officer: checked, keyed, encrypted and masked."""
-    problem = id_number_problem(id_number, today=today)
-    if problem is not None:
-        raise InvalidField(field="id_number", reason=problem, message="The ID number is not valid")
-    number = normalise_id_number(id_number)
-    return Member(
-        person_key=person_key(number, pepper=pepper),
-        id_cipher=cipher.encrypt(number, context=b"key_group_memberships.id_number"),
-        name_cipher=cipher.encrypt(name, context=b"key_group_memberships.name"),
-        id_masked=mask_id_number(number),
-        name_masked=mask_name(name),
+    return identify(
+        id_number=id_number,
+        name=name,
+        table="key_group_memberships",
+        today=today,
+        pepper=pepper,
+        cipher=cipher,
     )
 
 
 async def record_membership(
     session: AsyncSession,
     *,
-    member: Member,
+    member: NamedPerson,
     group: str,
     town: str,
     willing: bool,
