@@ -29,11 +29,7 @@ import argparse
 import asyncio
 import csv
 import json
-import os
-import platform
 import random
-import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -42,13 +38,21 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from sqlalchemy.engine import make_url
+from benchkit import (  # bench/ is on sys.path when this file runs as a script
+    ROOT,
+    cpu_snapshot,
+    drop_databases,
+    dsn,
+    load_average,
+    machine,
+    process_pid,
+    start_platform,
+    stop_platform,
+)
 
 from common.policy import load_policy_set
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "evaluation_import.json"
-SERVICES = ("training", "evaluation", "finance", "awards", "indicators", "eventlog")
 COLUMNS = (
     "number",
     "level",
@@ -222,154 +226,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def load_average() -> list[float]:
-    """1, 5 and 15-minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _processes() -> list[tuple[int, int, str, list[bytes]]]:
-    """(pid, parent pid, name, argv) of every process (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        found.append((int(entry.name), parent, name, argv))
-    return found
-
-
-def process_pid(platform_pid: int, *words: str) -> int | None:
-    """The PID of the platform's child whose command line holds every word (a module, a port)."""
-    for pid, parent, _name, argv in _processes():
-        if parent == platform_pid and all(word.encode() in argv for word in words):
-            return pid
-    return None
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process and its live descendants so far (0 if unknown)."""
-    if pid is None:
-        return 0.0
-    table = _processes()
-    family, grew = {pid}, True
-    while grew:
-        more = {p for p, parent, _n, _a in table if parent in family} - family
-        family |= more
-        grew = bool(more)
-    return sum(_own_cpu(p) for p in family)
-
-
-def postgres_cpu() -> float:
-    """CPU seconds of every live PostgreSQL process (server backends come and go: approximate)."""
-    return sum(_own_cpu(pid) for pid, _parent, name, _argv in _processes() if name == "postgres")
-
-
-def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
-    """CPU seconds so far of each named process (with its children) and of PostgreSQL."""
-    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "postgres": postgres_cpu()}
-
-
-def _own_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def dsn(admin_url: str, database: str) -> str:
-    """An asyncpg DSN for one database on the server."""
-    url = make_url(admin_url).set(drivername="postgresql", database=database)
-    return url.render_as_string(hide_password=False)
-
-
-async def drop_databases(admin_url: str, prefix: str) -> None:
-    """Drop the platform's databases (`<prefix>_<service>`)."""
-    conn = await asyncpg.connect(dsn(admin_url, "postgres"))
-    try:
-        for name in SERVICES:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{prefix}_{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def start_platform(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], Path]:
-    """tools/run_platform.py on PostgreSQL, without demo data; its output goes to a log file."""
-    var = Path(args.var)
-    var.mkdir(parents=True, exist_ok=True)
-    log = var / "bench-platform.log"
-    command = [
-        sys.executable,
-        str(ROOT / "tools" / "run_platform.py"),
-        "--var",
-        str(var),
-        "--port",
-        str(args.port),
-        "--service-port-base",
-        str(args.service_port_base),
-        "--postgres",
-        args.postgres,
-        "--database-prefix",
-        args.database_prefix,
-        "--no-demo",
-        "--workers",
-        args.workers,
-        "--worker-nice",
-        str(args.worker_nice),
-    ]
-    env = dict(os.environ)
-    env.update(dict(item.split("=", 1) for item in args.env))
-    handle = log.open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if "Press Ctrl-C" in text:
-            return process, log
-        if process.poll() is not None:
-            raise RuntimeError(f"the platform did not start; see {log}")
-        time.sleep(0.5)
-    stop_platform(process)
-    raise RuntimeError(f"the platform was not ready in time; see {log}")
-
-
-def stop_platform(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the runner (it stops its children), SIGKILL after 30 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 async def copy_baseline(args: argparse.Namespace, rows: list[tuple[Any, ...]]) -> float:
     """Seconds for an asyncpg COPY of the rows, as plain columns, into a scratch table."""
     conn = await asyncpg.connect(dsn(args.postgres, f"{args.database_prefix}_evaluation"))
@@ -453,7 +309,9 @@ async def run_benchmark(
         async with aiohttp.ClientSession(timeout=timeout) as session:
             gw = Gateway(session, base)
             admin = await gw.token("official", "bench-admin", role="district_admin")
-            bodies = [(f"S{i:04d}", "S", None) for i in range(1, 21)]
+            bodies: list[tuple[str, str, str | None]] = [
+                (f"S{i:04d}", "S", None) for i in range(1, 21)
+            ]
             bodies += [(f"Y{i:04d}", "Y", synthetic_uscc(i)) for i in range(1, 31)]
             for code, kind, uscc in bodies:
                 body = {"code": code, "type": kind, "name": f"评价机构{code}"}
@@ -599,7 +457,11 @@ def main() -> int:
     result["generate_seconds"] = round(time.perf_counter() - generated, 2)
     # Fresh databases: a kept run's certificates would make this one a re-import.
     asyncio.run(drop_databases(args.postgres, args.database_prefix))
-    process, _log = start_platform(args)
+    process, _log = start_platform(
+        args,
+        extra=["--workers", args.workers, "--worker-nice", str(args.worker_nice)],
+        env=dict(item.split("=", 1) for item in args.env),
+    )
     try:
         result["copy_baseline_seconds"] = round(asyncio.run(copy_baseline(args, rows)), 2)
         result.update(asyncio.run(run_benchmark(args, rows, expected, path, process.pid)))

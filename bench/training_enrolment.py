@@ -23,10 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -37,11 +33,19 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
-from sqlalchemy.engine import make_url
+from benchkit import (  # bench/ is on sys.path when this file runs as a script
+    ROOT,
+    cpu_seconds,
+    drop_databases,
+    dsn,
+    load_average,
+    machine,
+    process_pid,
+    start_platform,
+    stop_platform,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "training_enrolment.json"
-SERVICES = ("training", "evaluation", "finance", "awards", "indicators", "eventlog")
 COMPLETION_EVENT = "cn.dinghai.skills.training.completion.recorded.v1"
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
@@ -73,63 +77,15 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def load_average() -> list[float]:
-    """1, 5 and 15-minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_pid(module: str, port: int) -> int | None:
-    """The PID of the uvicorn process serving `module` on `port` (from /proc)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"{module}:create_app".encode() in argv and str(port).encode() in argv:
-            return int(entry.name)
-    return None
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process so far (0 when unknown)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 class CpuMeter:
     """CPU time used by the training service and the gateway over a phase."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, platform_pid: int) -> None:
         self.pids = {
-            "training": process_pid("training.main", args.service_port_base),
-            "gateway": process_pid("gateway.main", args.port),
+            "training": process_pid(
+                platform_pid, "training.main:create_app", str(args.service_port_base)
+            ),
+            "gateway": process_pid(platform_pid, "gateway.main:create_app", str(args.port)),
         }
         self.start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
 
@@ -146,67 +102,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))
     return round(ordered[index] * 1000, 1)
-
-
-def dsn(admin_url: str, database: str) -> str:
-    """An asyncpg DSN for one database on the server."""
-    url = make_url(admin_url).set(drivername="postgresql", database=database)
-    return url.render_as_string(hide_password=False)
-
-
-async def drop_databases(admin_url: str, prefix: str) -> None:
-    """Drop the platform's databases (`<prefix>_<service>`)."""
-    conn = await asyncpg.connect(dsn(admin_url, "postgres"))
-    try:
-        for name in SERVICES:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{prefix}_{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def start_platform(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], Path]:
-    """tools/run_platform.py on PostgreSQL, without demo data; its output goes to a log file."""
-    var = Path(args.var)
-    var.mkdir(parents=True, exist_ok=True)
-    log = var / "bench-platform.log"
-    command = [
-        sys.executable,
-        str(ROOT / "tools" / "run_platform.py"),
-        "--var",
-        str(var),
-        "--port",
-        str(args.port),
-        "--service-port-base",
-        str(args.service_port_base),
-        "--postgres",
-        args.postgres,
-        "--database-prefix",
-        args.database_prefix,
-        "--no-demo",
-    ]
-    handle = log.open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if "Press Ctrl-C" in text:
-            return process, log
-        if process.poll() is not None:
-            raise RuntimeError(f"the platform did not start; see {log}")
-        time.sleep(0.5)
-    stop_platform(process)
-    raise RuntimeError(f"the platform was not ready in time; see {log}")
-
-
-def stop_platform(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the runner (it stops its children), SIGKILL after 30 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Gateway:
@@ -248,7 +143,7 @@ async def bounded(limit: int, jobs: list[Any]) -> list[Any]:
     return await asyncio.gather(*(run(j) for j in jobs))
 
 
-async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+async def run_benchmark(args: argparse.Namespace, platform_pid: int) -> dict[str, Any]:
     """Everything after the platform is up."""
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     base = f"http://127.0.0.1:{args.port}"
@@ -290,7 +185,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         )
         tokens_seconds = time.perf_counter() - started
         load_before = load_average()
-        meter = CpuMeter(args)
+        meter = CpuMeter(args, platform_pid)
         started = time.perf_counter()
         answers = await bounded(
             args.concurrency,
@@ -388,7 +283,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             for n in range(args.trainees)
         ]
         load_before = load_average()
-        meter = CpuMeter(args)
+        meter = CpuMeter(args, platform_pid)
         started = time.perf_counter()
         await bounded(
             args.concurrency,
@@ -430,7 +325,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         keyed = {**institution, "Idempotency-Key": f"bench-{int(time.time())}"}
         await asyncio.sleep(2)  # let the seeding's tail settle
         load_before = load_average()
-        meter = CpuMeter(args)
+        meter = CpuMeter(args, platform_pid)
         status, body, first_seconds = await gw.post(
             f"{api}/completions/batches", headers=keyed, body=payload, expect=(200,)
         )
@@ -480,7 +375,7 @@ def main() -> int:
     asyncio.run(drop_databases(args.postgres, args.database_prefix))
     process, log = start_platform(args)
     try:
-        figures = asyncio.run(run_benchmark(args))
+        figures = asyncio.run(run_benchmark(args, process.pid))
     finally:
         stop_platform(process)
         if not args.keep:
