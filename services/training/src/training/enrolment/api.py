@@ -24,6 +24,7 @@ from training.enrolment.schemas import (
 from training.exceptions import ClassNotFound, EnrolmentClosed, EnrolmentNotFound
 from training.institutions.service import active_institution
 from training.models import Enrolment, Institution
+from training.persons import identify
 from training.rules import ENROLMENT_STATUS_ZH, citizen_may_enrol, institution_may_enrol
 from training.schemas import Cursor, Limit, Page
 
@@ -91,8 +92,13 @@ async def enrol(
             )
         if not institution_may_enrol(ends_on=training_class.ends_on, today=today):
             raise EnrolmentClosed()
-        trainee = service.trainee_from_id(
-            id_number=body.id_number, name=body.name, today=today, pepper=pepper, cipher=cipher
+        trainee = identify(
+            id_number=body.id_number,
+            name=body.name,
+            table="enrolments",
+            today=today,
+            pepper=pepper,
+            cipher=cipher,
         )
     else:
         if not citizen_may_enrol(starts_on=training_class.starts_on, today=today):

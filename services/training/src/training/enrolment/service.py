@@ -51,20 +51,6 @@ class EnrolmentView:
     position: int | None
 
 
-def trainee_from_id(
-    *, id_number: str, name: str, today: date, pepper: str, cipher: FieldCipher
-) -> NamedPerson:
-    """A trainee named by ID number and name: checked, keyed, encrypted and masked."""
-    return identify(
-        id_number=id_number,
-        name=name,
-        table="enrolments",
-        today=today,
-        pepper=pepper,
-        cipher=cipher,
-    )
-
-
 def citizen_trainee(
     *,
     subject: str,
@@ -77,8 +63,13 @@ def citizen_trainee(
     """A citizen enrolling themself: their token's person_key; ID and name only if they add them."""
     if id_number is None or name is None:
         return NamedPerson(person_key=subject)
-    trainee = trainee_from_id(
-        id_number=id_number, name=name, today=today, pepper=pepper, cipher=cipher
+    trainee = identify(
+        id_number=id_number,
+        name=name,
+        table="enrolments",
+        today=today,
+        pepper=pepper,
+        cipher=cipher,
     )
     if trainee.person_key != subject:
         raise InvalidField(

@@ -19,7 +19,7 @@ from training.key_groups.schemas import (
     ReportRowRead,
 )
 from training.models import KeyGroupMembership
-from training.persons import NamedPerson
+from training.persons import NamedPerson, identify
 from training.rules import TrainingPolicy
 
 router = APIRouter(tags=["key groups"])
@@ -85,8 +85,13 @@ async def record_membership(
                 reason="missing",
                 message="The person's ID number and name are required",
             )
-        member = service.member_from_id(
-            id_number=body.id_number, name=body.name, today=today, pepper=pepper, cipher=cipher
+        member = identify(
+            id_number=body.id_number,
+            name=body.name,
+            table="key_group_memberships",
+            today=today,
+            pepper=pepper,
+            cipher=cipher,
         )
     policy = policies.in_effect(today) or policies.latest
     membership, created = await service.record_membership(

@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common.errors import InvalidField
 from common.eventlog.outbox import Outbox
 from common.ids import new_id
-from common.pii import FieldCipher
 from training.db import dialect_name
 from training.events import KEY_GROUP_MEMBERSHIP_RECORDED, SOURCE, KeyGroupMembershipRecordedV1
 from training.models import Completion, KeyGroupMembership, outbox
-from training.persons import NamedPerson, identify
+from training.persons import NamedPerson
 from training.rules import TrainingPolicy
 
 memberships = cast(Table, KeyGroupMembership.__table__)
@@ -42,20 +41,6 @@ class ReportRow:
     willing: int
     trained: int
     gap: int
-
-
-def member_from_id(
-    *, id_number: str, name: str, today: date, pepper: str, cipher: FieldCipher
-) -> NamedPerson:
-    """A person named by an officer: checked, keyed, encrypted and masked."""
-    return identify(
-        id_number=id_number,
-        name=name,
-        table="key_group_memberships",
-        today=today,
-        pepper=pepper,
-        cipher=cipher,
-    )
 
 
 async def record_membership(
