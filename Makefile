@@ -9,7 +9,7 @@ PY_SOURCES := libs/common/src services/training/src services/evaluation/src \
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --all-packages --frozen --quiet
+	@$(UV) sync --all-packages --frozen --quiet --compile-bytecode
 
 run: setup
 	$(UV) run python tools/run_platform.py

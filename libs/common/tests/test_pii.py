@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import multiprocessing
 import os
+import pickle
+import threading
 
 import pytest
 from cryptography.exceptions import InvalidTag
 
 from common.observability import scrub
-from common.pii import FieldCipher, mask_id_number, mask_name, mask_phone, person_key
+from common.pii import (
+    FieldCipher,
+    hmac_sha256_hex,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    person_key,
+)
 
 
 def test_person_key_is_stable_normalised_and_peppered() -> None:
@@ -17,6 +29,56 @@ def test_person_key_is_stable_normalised_and_peppered() -> None:
     assert a == person_key(" 11010519491231002x", pepper="p1")
     assert a != person_key("11010519491231002X", pepper="p2")
     assert len(a) == 64 and "11010519491231002X" not in a
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 32, 63, 64, 65, 200])
+def test_hmac_sha256_hex_equals_the_standard_library(key_length: int) -> None:
+    key = bytes(range(256))[:key_length]
+    for message in (b"", b"11010519491231002X", "张三".encode(), os.urandom(300)):
+        expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+        assert hmac_sha256_hex(key, message) == expected
+    assert (
+        person_key("11010519491231002X", pepper="p1")
+        == hmac.new(b"p1", b"11010519491231002X", hashlib.sha256).hexdigest()
+    )
+
+
+def _nonce(blob: bytes) -> bytes:
+    return blob[1:13]
+
+
+def _child_nonces(cipher: FieldCipher, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    queue.put([_nonce(cipher.encrypt("x")) for _ in range(50)])
+
+
+def test_field_cipher_nonces_never_repeat_across_threads_and_forks() -> None:
+    cipher = FieldCipher(base64.b64encode(os.urandom(16)).decode())
+    parent = [_nonce(cipher.encrypt("x")) for _ in range(10)]  # the buffer is now half-used
+    results: list[list[bytes]] = []
+
+    def encrypt_many() -> None:
+        results.append([_nonce(cipher.encrypt("x")) for _ in range(5000)])  # > one buffer
+
+    threads = [threading.Thread(target=encrypt_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # A forked child inherits the parent's unused buffer: it must not reuse it.
+    queue: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()  # type: ignore[type-arg]
+    child = multiprocessing.get_context("fork").Process(target=_child_nonces, args=(cipher, queue))
+    child.start()
+    forked = queue.get(timeout=30)
+    child.join(timeout=30)
+    parent += [_nonce(cipher.encrypt("x")) for _ in range(50)]
+    # A cipher sent to a worker process (pickled) decrypts what the original encrypted.
+    copy = pickle.loads(pickle.dumps(cipher))  # noqa: S301 (our own bytes)
+    copied = [_nonce(copy.encrypt("x")) for _ in range(50)]
+    assert copy.decrypt(cipher.encrypt("张三", context=b"c"), context=b"c") == "张三"
+    every = parent + forked + copied + [n for batch in results for n in batch]
+    assert len(every) == 10 + 50 + 50 + 50 + 4 * 5000
+    assert len(set(every)) == len(every)
+    assert all(len(n) == 12 for n in every)
 
 
 def test_masks() -> None:

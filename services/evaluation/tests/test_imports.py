@@ -339,7 +339,8 @@ async def test_stopping_the_service_interrupts_a_running_job(env, monkeypatch) -
 
     monkeypatch.setattr(worker, "store_chunk", stuck)
     response = await upload(env, csv_file([row(1)]))
-    await asyncio.wait_for(started.wait(), 5)
+    # Generous: the worker processes start on this first import (seconds on a slow machine).
+    await asyncio.wait_for(started.wait(), 60)
     await env.app.state.import_tasks.cancel_all()
     job = (await env.client.get(f"/v1/imports/{response.json()['id']}", headers=env.admin)).json()
     assert job["status"] == "interrupted" and job["failure_reason"] == "service_stopped"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-import hmac
 import os
+import threading
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -16,12 +18,69 @@ _TAG_BYTES = 16
 _FORMAT = b"\x01"  # version byte of the ciphertext layout: version | nonce | tag | ciphertext
 
 
+_SHA256_BLOCK = 64
+
+
+@functools.lru_cache(maxsize=16)
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 states with the HMAC inner and outer pads of `key` already absorbed (RFC 2104)."""
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
+def hmac_sha256_hex(key: bytes, message: bytes) -> str:
+    """HMAC-SHA256 as hex, the same as `hmac.new(key, message, sha256).hexdigest()`.
+
+    The key's padded states are computed once per key and copied per message: an import
+    computes two of these a row, and `hmac` sets the key up again on every call (about half of
+    its cost, measured).
+    """
+    inner_pad, outer_pad = _hmac_pads(key)
+    inner = inner_pad.copy()
+    inner.update(message)
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
+
+
 def person_key(id_number: str, *, pepper: str) -> str:
     """HMAC-SHA256(pepper, normalised ID number) as hex: the cross-service identity of a person."""
-    digest = hmac.new(
-        pepper.encode(), normalise_id_number(id_number).encode(), hashlib.sha256
-    ).hexdigest()
-    return digest
+    return hmac_sha256_hex(pepper.encode(), normalise_id_number(id_number).encode())
+
+
+class _NonceSource(threading.local):
+    """96-bit random nonces cut from a buffer of `os.urandom` bytes, one buffer per thread and
+    process.
+
+    One `getrandom` call per 4,096 nonces instead of one per field. Nonces stay unique: a
+    buffer is never shared between threads (thread-local), and a forked child, which would
+    inherit its parent's unused bytes, starts a buffer of its own (the process id is checked).
+    """
+
+    _COUNT = 4096
+
+    def __init__(self) -> None:
+        self.pid = -1
+        self.buffer = b""
+        self.offset = 0
+
+    def __reduce__(self) -> tuple[type[_NonceSource], tuple[()]]:
+        """Pickled as a fresh source: a cipher sent to another process takes nonces of its own."""
+        return (_NonceSource, ())
+
+    def take(self) -> bytes:
+        """The next unused nonce."""
+        if self.pid != os.getpid() or self.offset >= len(self.buffer):
+            self.pid = os.getpid()
+            self.buffer = os.urandom(_NONCE_BYTES * self._COUNT)
+            self.offset = 0
+        start = self.offset
+        self.offset = start + _NONCE_BYTES
+        return self.buffer[start : start + _NONCE_BYTES]
 
 
 def mask_id_number(id_number: str) -> str:
@@ -56,10 +115,11 @@ class FieldCipher:
         if len(key) != 16:
             raise ValueError("the field key must be 16 bytes (base64)")
         self._algorithm = algorithms.SM4(key)  # immutable; built once, not per field
+        self._nonces = _NonceSource()
 
     def encrypt(self, plaintext: str, *, context: bytes = b"") -> bytes:
         """Encrypt; `context` (e.g. a column name) is bound as associated data."""
-        nonce = os.urandom(_NONCE_BYTES)
+        nonce = self._nonces.take()
         encryptor = Cipher(self._algorithm, modes.GCM(nonce)).encryptor()
         encryptor.authenticate_additional_data(context)
         body = encryptor.update(plaintext.encode()) + encryptor.finalize()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -15,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from common.observability import scrub
+from common.pii import hmac_sha256_hex
 from common.policy import PolicySet
 
 # 2019-on vocational skill level certificate: Y|S + evaluator(4) + province(2) + site(6)
@@ -228,9 +227,7 @@ def normalise_name(name: str) -> str:
 
 def name_digest(name: str, *, pepper: str) -> str:
     """HMAC-SHA256 of the normalised name, keyed by the pepper and separated from person_key."""
-    return hmac.new(
-        pepper.encode(), b"holder-name\x00" + normalise_name(name).encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac_sha256_hex(pepper.encode(), b"holder-name\x00" + normalise_name(name).encode())
 
 
 def looks_personal(text: str) -> bool:

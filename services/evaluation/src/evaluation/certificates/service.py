@@ -46,6 +46,7 @@ from evaluation.exceptions import (
 )
 from evaluation.rewards.service import reward_key, settle_rewards
 from evaluation.rules import (
+    ENTERPRISE_ASSESSMENT,
     BodyState,
     issuing_refusal,
     name_digest,
@@ -125,6 +126,8 @@ class _RewardView(NamedTuple):
 
 
 def _reward_key(record: Row) -> tuple[str, int] | None:
+    if record[MODE] != ENTERPRISE_ASSESSMENT:  # most rows: no view to build (reward_key agrees)
+        return None
     return reward_key(
         _RewardView(record[MODE], record[EMPLOYER_USCC], record[BODY_CODE], record[ISSUED_ON])
     )

@@ -15,13 +15,14 @@ results.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Generator, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
@@ -106,12 +107,14 @@ class Preparer:
     With N processes, a job's file is read in N shards, chunk k by process k mod N, while the
     web process writes the chunks in file order. Each process is a pool of its own, so a job's
     calls reach the process that holds its shard; a second job's chunks queue behind the first.
-    With no processes, one shard is read in threads of the web process.
+    With no processes, one shard is read in one thread of the web process (one, so that
+    calls asked for ahead run in order, as they do in a process).
     """
 
     def __init__(self, *, processes: int) -> None:
         self.processes = processes
         self._pools: list[ProcessPoolExecutor] = []
+        self._thread: ThreadPoolExecutor | None = None
 
     @property
     def shards(self) -> int:
@@ -123,9 +126,11 @@ class Preparer:
         """True once the worker processes have been started (and not shut down)."""
         return bool(self._pools)
 
-    def _executor(self, shard: int) -> Executor | None:
+    def _executor(self, shard: int) -> Executor:
         if not self.processes:
-            return None
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
+            return self._thread
         if not self._pools:
             # spawn, not fork: forking a process that runs an event loop and threads is unsafe.
             context = multiprocessing.get_context("spawn")
@@ -153,12 +158,11 @@ class Preparer:
     async def call(self, shard: int, function: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Run `function` where the shard's rows are read; dead workers are replaced next time."""
         executor = self._executor(shard)
-        if executor is None:
-            return await asyncio.to_thread(function, *args, **kwargs)
+        call = partial(function, *args, **kwargs)
+        if not self.processes:  # like asyncio.to_thread: the thread sees the task's context
+            call = partial(contextvars.copy_context().run, call)
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                executor, partial(function, *args, **kwargs)
-            )
+            return await asyncio.get_running_loop().run_in_executor(executor, call)
         except BrokenProcessPool:
             self.shutdown()
             raise
@@ -166,6 +170,7 @@ class Preparer:
     def shutdown(self, *, wait: bool = False) -> None:
         """Stop the worker processes (queued calls are cancelled); `wait` until they have
         exited, so that their queues' semaphores are released too."""
-        pools, self._pools = self._pools, []
+        pools: list[Executor] = [*self._pools, *([self._thread] if self._thread else [])]
+        self._pools, self._thread = [], None
         for pool in pools:
             pool.shutdown(wait=wait, cancel_futures=True)

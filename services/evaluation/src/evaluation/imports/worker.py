@@ -29,6 +29,7 @@ from evaluation.imports.service import registered_bodies, set_job, store_chunk
 from evaluation.rules import BodyState
 
 logger = logging.getLogger("evaluation.imports")
+PREFETCH_PER_SHARD = 2  # chunks asked for ahead from each shard while one is written
 
 
 async def run_import(
@@ -118,11 +119,15 @@ async def _write_chunks(
     ctx: EvaluationContext,
 ) -> None:
     """Write the chunks in file order, one transaction each, while the next ones are prepared
-    (chunk k comes from shard k mod shards)."""
+    (chunk k comes from shard k mod shards).
+
+    Each shard has two chunks asked for ahead: with one, a worker that finished its chunk
+    early sat idle until the web process had written the chunk before it.
+    """
     shards = preparer.shards
     pending = deque(
-        asyncio.ensure_future(preparer.call(shard, chunks.next_chunk, job_id))
-        for shard in range(shards)
+        asyncio.ensure_future(preparer.call(number % shards, chunks.next_chunk, job_id))
+        for number in range(shards * PREFETCH_PER_SHARD)
     )
     try:
         for number in count():
