@@ -6,13 +6,10 @@
 - `indicator_deltas`: the rollups. One row per (town, grain, bucket, component) holding the sum of
   the deltas dated inside that bucket: grain `d` = the day, `w` = the seven-day block of the month
   (days 1–7, 8–14, 15–21, 22–28, 29–31; bucket = its first day), `m` = the month (bucket = its
-  first day), `y` = the year (bucket = 1 January). Every delta is written to all four grains of
-  its town (a policy town, or `-` for unassigned); district values are the towns' sums, added up
-  when read (writing a district row too doubled the counter rows every event touches, the
-  largest share of the consumer's database time). A value as of D reads at most (years before D)
-  + 11 months + 4 blocks + 7 days rows per component and town (years + 12 months when D ends a
-  month): the cost of a read depends on the calendar and the towns, not on the number of
-  certificates.
+  first day), `y` = the year (bucket = 1 January). Every delta is written to all four grains, for
+  its town and for the district (`*`). A value as of D reads at most (years before D) + 11 months
+  + 4 blocks + 7 days rows per component (years + 12 months when D ends a month): the cost of a
+  read depends on the calendar, not on the number of certificates.
 - `employed_baselines` and `baseline_changes`: the employed-persons baseline officials enter per
   year (who/when audited). Not from the log, so a rebuild keeps them.
 """

@@ -27,7 +27,6 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
-    true,
     union_all,
 )
 from sqlalchemy.dialects import sqlite
@@ -272,16 +271,17 @@ def _bucket_sums(deltas: Mapping[DeltaKey, int]) -> defaultdict[BucketKey, int]:
             month = day.replace(day=1)
             period = periods[day] = (week_start(day), month, month.replace(month=1))
         week, month, year = period
-        out[(town, "d", day, code)] += value
-        out[(town, "w", week, code)] += value
-        out[(town, "m", month, code)] += value
-        out[(town, "y", year, code)] += value
+        for where in (town, DISTRICT):
+            out[(where, "d", day, code)] += value
+            out[(where, "w", week, code)] += value
+            out[(where, "m", month, code)] += value
+            out[(where, "y", year, code)] += value
     return out
 
 
 def buckets(deltas: Mapping[DeltaKey, int]) -> dict[BucketKey, int]:
-    """Each delta into its day, week-of-month, month and year bucket of its town (district
-    values are the towns' sums, added up when read)."""
+    """Each delta into its day, week-of-month, month and year bucket, for its town and the
+    district."""
     return {key: value for key, value in _bucket_sums(deltas).items() if value}
 
 
@@ -353,16 +353,7 @@ async def sums(session: AsyncSession, *, towns: Sequence[str], as_of: date) -> d
     month_start = as_of.replace(day=1)
     block_start = week_start(as_of)
     month_end = (as_of + timedelta(days=1)).day == 1
-    district = DISTRICT in towns
-    named = [t for t in towns if t != DISTRICT]
-    # The district is the sum of every town (the unassigned bucket included): read them all.
-    where_town = (
-        true()
-        if district
-        else DELTAS.c.town == named[0]
-        if len(named) == 1
-        else DELTAS.c.town.in_(named)
-    )
+    where_town = DELTAS.c.town == towns[0] if len(towns) == 1 else DELTAS.c.town.in_(towns)
 
     def part(grain: str, *conditions: Any) -> Any:
         return (
@@ -391,13 +382,10 @@ async def sums(session: AsyncSession, *, towns: Sequence[str], as_of: date) -> d
         )
     out = {town: Sums() for town in towns}
     for town, code, grain, total in (await session.execute(query)).all():
-        value = int(total)
-        for entry in (out.get(town), out.get(DISTRICT)):
-            if entry is None:
-                continue
-            entry.stock[code] = entry.stock.get(code, 0) + value
-            if grain != "y":
-                entry.flow[code] = entry.flow.get(code, 0) + value
+        entry = out[town]
+        entry.stock[code] = entry.stock.get(code, 0) + int(total)
+        if grain != "y":
+            entry.flow[code] = entry.flow.get(code, 0) + int(total)
     return out
 
 
@@ -410,19 +398,14 @@ async def bucket_totals(
     start: date | None = None,
     end: date | None = None,
 ) -> list[tuple[str, date, int]]:
-    """(code, bucket, sum) rows of one grain, for the trend (the district: summed over the
-    towns)."""
-    conditions = [DELTAS.c.grain == grain, DELTAS.c.code.in_(codes)]
-    if town != DISTRICT:
-        conditions.append(DELTAS.c.town == town)
+    """(code, bucket, sum) rows of one grain, for the trend."""
+    conditions = [DELTAS.c.town == town, DELTAS.c.grain == grain, DELTAS.c.code.in_(codes)]
     if start is not None:
         conditions.append(DELTAS.c.bucket >= start)
     if end is not None:
         conditions.append(DELTAS.c.bucket <= end)
     result = await session.execute(
-        select(DELTAS.c.code, DELTAS.c.bucket, func.sum(DELTAS.c.delta))
-        .where(and_(*conditions))
-        .group_by(DELTAS.c.code, DELTAS.c.bucket)
+        select(DELTAS.c.code, DELTAS.c.bucket, DELTAS.c.delta).where(and_(*conditions))
     )
     return [(code, bucket, int(delta)) for code, bucket, delta in result.all()]
 
