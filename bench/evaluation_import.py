@@ -317,7 +317,11 @@ async def baselines(args: argparse.Namespace, rows: list[tuple[Any, ...]]) -> di
 
 
 def scaled_goal(measured: dict[str, float]) -> dict[str, Any]:
-    """The issue's 10-second goal scaled by how this machine did each reference load."""
+    """The issue's 10-second goal scaled by how this machine did each reference load.
+
+    The references are for the default 112,700 rows; with other `--rows` the measured loads, and
+    so the scaled goals, change in proportion.
+    """
     factors = {name: measured[name] / REFERENCE_SECONDS[name] for name in REFERENCE_SECONDS}
     return {
         "reference_seconds": REFERENCE_SECONDS,
