@@ -22,6 +22,17 @@ class NamedPerson:
     name_masked: str | None = None
 
 
+def required_identity(*, id_number: str | None, name: str | None, whose: str) -> tuple[str, str]:
+    """The ID number and name, both given; 422 naming the first one missing otherwise."""
+    if id_number is None or name is None:
+        raise InvalidField(
+            field="id_number" if id_number is None else "name",
+            reason="missing",
+            message=f"The {whose} ID number and name are required",
+        )
+    return id_number, name
+
+
 def identify(
     *, id_number: str, name: str, table: str, today: date, pepper: str, cipher: FieldCipher
 ) -> NamedPerson:

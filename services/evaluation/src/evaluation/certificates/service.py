@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,9 +44,8 @@ from evaluation.exceptions import (
     CertificateNumberTaken,
     InvalidFields,
 )
-from evaluation.rewards.service import reward_key, settle_rewards
+from evaluation.rewards.service import reward_key_of, settle_rewards
 from evaluation.rules import (
-    ENTERPRISE_ASSESSMENT,
     BodyState,
     issuing_refusal,
     name_digest,
@@ -118,18 +117,12 @@ def _replay_or_conflict(index: int, warnings: list[str], record: Row, stored: An
     return Outcome(index, "rejected", None, warnings, CertificateNumberTaken())
 
 
-class _RewardView(NamedTuple):
-    mode: str
-    employer_uscc: str | None
-    body_code: str
-    issued_on: date
-
-
 def _reward_key(record: Row) -> tuple[str, int] | None:
-    if record[MODE] != ENTERPRISE_ASSESSMENT:  # most rows: no view to build (reward_key agrees)
-        return None
-    return reward_key(
-        _RewardView(record[MODE], record[EMPLOYER_USCC], record[BODY_CODE], record[ISSUED_ON])
+    return reward_key_of(
+        mode=record[MODE],
+        employer_uscc=record[EMPLOYER_USCC],
+        body_code=record[BODY_CODE],
+        issued_on=record[ISSUED_ON],
     )
 
 

@@ -46,15 +46,23 @@ enterprise_years: Table = RewardEnterpriseYear.__table__
 events_outbox = Outbox(outbox, source=SOURCE)
 
 
-def reward_key(certificate: Any) -> tuple[str, int] | None:
-    """The enterprise-year a certificate may earn a reward in, or None."""
-    if (
-        certificate.mode == ENTERPRISE_ASSESSMENT
-        and certificate.employer_uscc
-        and certificate.body_code != LEGACY_BODY_CODE
-    ):
-        return certificate.employer_uscc, certificate.issued_on.year
+def reward_key_of(
+    *, mode: str, employer_uscc: str | None, body_code: str, issued_on: date
+) -> tuple[str, int] | None:
+    """The enterprise-year a certificate with these fields may earn a reward in, or None."""
+    if mode == ENTERPRISE_ASSESSMENT and employer_uscc and body_code != LEGACY_BODY_CODE:
+        return employer_uscc, issued_on.year
     return None
+
+
+def reward_key(certificate: Any) -> tuple[str, int] | None:
+    """The enterprise-year a certificate (any object with its fields) may earn a reward in."""
+    return reward_key_of(
+        mode=certificate.mode,
+        employer_uscc=certificate.employer_uscc,
+        body_code=certificate.body_code,
+        issued_on=certificate.issued_on,
+    )
 
 
 def _postgres(session: AsyncSession) -> bool:

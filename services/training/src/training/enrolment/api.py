@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from common.auth import Principal, PrincipalKind, require
-from common.errors import InvalidField
 from training.access import AnyCaller, Cipher, Citizen, Pepper, Policies, Today
 from training.classes.api import check_class_visible
 from training.classes.service import get_class
@@ -24,7 +23,7 @@ from training.enrolment.schemas import (
 from training.exceptions import ClassNotFound, EnrolmentClosed, EnrolmentNotFound
 from training.institutions.service import active_institution
 from training.models import Enrolment, Institution
-from training.persons import identify
+from training.persons import identify, required_identity
 from training.rules import ENROLMENT_STATUS_ZH, citizen_may_enrol, institution_may_enrol
 from training.schemas import Cursor, Limit, Page
 
@@ -83,18 +82,14 @@ async def enrol(
         if training_class.institution_id != principal.subject:
             raise ClassNotFound()
         await active_institution(session, principal.subject)
-        if body.id_number is None or body.name is None:
-            missing = "id_number" if body.id_number is None else "name"
-            raise InvalidField(
-                field=missing,
-                reason="missing",
-                message="The trainee's ID number and name are required",
-            )
+        id_number, name = required_identity(
+            id_number=body.id_number, name=body.name, whose="trainee's"
+        )
         if not institution_may_enrol(ends_on=training_class.ends_on, today=today):
             raise EnrolmentClosed()
         trainee = identify(
-            id_number=body.id_number,
-            name=body.name,
+            id_number=id_number,
+            name=name,
             table="enrolments",
             today=today,
             pepper=pepper,

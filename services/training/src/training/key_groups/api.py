@@ -19,7 +19,7 @@ from training.key_groups.schemas import (
     ReportRowRead,
 )
 from training.models import KeyGroupMembership
-from training.persons import NamedPerson, identify
+from training.persons import NamedPerson, identify, required_identity
 from training.rules import TrainingPolicy
 
 router = APIRouter(tags=["key groups"])
@@ -78,16 +78,12 @@ async def record_membership(
         member = NamedPerson(person_key=principal.subject)
     else:
         town_scope(principal, body.town)
-        if body.id_number is None or body.name is None:
-            missing = "id_number" if body.id_number is None else "name"
-            raise InvalidField(
-                field=missing,
-                reason="missing",
-                message="The person's ID number and name are required",
-            )
+        id_number, name = required_identity(
+            id_number=body.id_number, name=body.name, whose="person's"
+        )
         member = identify(
-            id_number=body.id_number,
-            name=body.name,
+            id_number=id_number,
+            name=name,
             table="key_group_memberships",
             today=today,
             pepper=pepper,
