@@ -89,8 +89,14 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 def postgres_cpu() -> float:
-    """CPU seconds of every live PostgreSQL process (server backends come and go: approximate)."""
-    return sum(_own_cpu(pid) for pid, _parent, name, _argv in _processes() if name == "postgres")
+    """CPU seconds of the PostgreSQL server: its live processes, and the backends that have
+    exited since it started (counted in the postmaster's reaped-children time)."""
+    table = _processes()
+    server = {pid for pid, _parent, name, _argv in table if name == "postgres"}
+    postmasters = [
+        pid for pid, parent, _name, _argv in table if pid in server and parent not in server
+    ]
+    return sum(_own_cpu(pid) for pid in server) + sum(_reaped_cpu(pid) for pid in postmasters)
 
 
 def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
@@ -104,6 +110,15 @@ def _own_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _reaped_cpu(pid: int) -> float:
+    """CPU seconds of a process's children that have exited and been waited for."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
 
 
 def dsn(admin_url: str, database: str) -> str:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import random
 
+import orjson
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import make_engine, make_sessionmaker, unit_of_work
+from common.eventlog import outbox as outbox_module
 from common.eventlog.consumer import Consumer, consumer_tables
-from common.eventlog.envelope import Event, LoggedEvent
-from common.eventlog.outbox import Outbox
+from common.eventlog.envelope import RECORD_COLUMNS, Event, EventRecord, LoggedEvent
+from common.eventlog.outbox import BATCH_TYPE, Outbox, batch_events, pack, unpack
 from common.eventlog.relay import OutboxRelay
 from common.eventlog.sql_log import SqlEventLog, log_head
 from common.eventlog.sql_log import event_log as log_table
@@ -237,3 +239,71 @@ async def test_consumer_killed_mid_batch_applies_nothing_twice(
     assert await consumer.catch_up() == 6
     assert await count(engine, totals) == 6
     await engine.dispose()
+
+
+async def add_packed(engine: AsyncEngine, outbox: Table, events: list[Event]) -> None:
+    """Write the events into the outbox as batch rows (`pack`), as a bulk producer does."""
+    rows = [
+        {**dict(zip(RECORD_COLUMNS, record, strict=True)), "data": orjson.loads(record.data_json)}
+        for record in pack([EventRecord.of(e) for e in events])
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(outbox.insert(), rows)
+
+
+async def test_pack_and_unpack_keep_every_event_in_order(monkeypatch) -> None:
+    monkeypatch.setattr(outbox_module, "MAX_BATCH_EVENTS", 4)
+    events = [
+        Event(
+            type="cn.dinghai.skills.test.thing.made.v1",
+            source="/test",
+            subject=f"thing-{n}",
+            data={"n": n, "name": "名称", "nested": {"a": [1, None]}},
+            personkey=f"{n:064x}",
+            town="changguo" if n % 2 else None,
+            traceparent="00-abc-def-01" if n == 3 else None,
+        )
+        for n in range(10)
+    ]
+    records = [EventRecord.of(e, request_id=f"req-{n}") for n, e in enumerate(events)]
+    packed = pack(records)
+    assert [r.type for r in packed] == [BATCH_TYPE] * 3
+    assert [batch_events(r.type, r.subject) for r in packed] == [4, 4, 2]
+    assert all(r.personkey is None and r.town is None for r in packed)
+    assert len({r.id for r in packed}) == 3 and not {r.id for r in packed} & {e.id for e in events}
+    unpacked = [event for record in packed for event in unpack(record)]
+    assert unpacked == records
+    assert unpack(records[0]) == [records[0]]
+    assert batch_events(records[0].type, records[0].subject) == 1
+
+
+async def test_relay_splits_batch_rows_into_their_events(
+    producer_db, event_log, log_engine
+) -> None:
+    engine, _things, outbox = producer_db
+    box = Outbox(outbox, source="/test")
+    events = [make_event(i) for i in range(7)]
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        await box.add(session, events[0])
+    await add_packed(engine, outbox, events[1:6])
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        await box.add(session, events[6])
+    async with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in await conn.execute(outbox.select())]
+    assert len(rows) == 3
+    relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test", batch_size=2)
+    # A batch row counts as its events: the first claim takes the plain row and the batch
+    # (1, then 6 events), the second the last row.
+    assert await relay.run_once() == 6
+    assert await relay.run_once() == 1
+    assert await relay.run_once() == 0
+    logged = await event_log.read(after=0)
+    assert [e.position for e in logged] == list(range(1, 8))
+    assert [e.event.id for e in logged] == [e.id for e in events]
+    assert [e.event.data for e in logged] == [{"n": i} for i in range(7)]
+    assert {e.event.source for e in logged} == {"/test"}
+    # Sent again after a crash before the delete committed: the log keeps one of each.
+    async with engine.begin() as conn:
+        await conn.execute(outbox.insert(), rows)
+    assert await relay.drain() == 7
+    assert await count(log_engine, log_table) == 7

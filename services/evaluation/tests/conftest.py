@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.db import make_engine
 from common.eventlog.sql_log import LOG_MIGRATIONS, SqlEventLog
 from common.testing.databases import DatabaseFactory
+from common.testing.outbox import outbox_events
 from common.testing.plugin import AuthKit, running_app
 from evaluation.db import MIGRATIONS
 from evaluation.main import create_app
@@ -94,17 +95,15 @@ class EvaluationEnv:
         return self.auth.headers("evaluation_body", code)
 
     async def counts(self) -> tuple[int, int]:
-        """(certificates, outbox rows)."""
+        """(certificates, outbox events)."""
         async with self.engine.connect() as conn:
             certs = (await conn.execute(select(func.count()).select_from(Certificate))).scalar_one()
-            events = (await conn.execute(select(func.count()).select_from(outbox))).scalar_one()
-        return int(certs), int(events)
+        return int(certs), len(await outbox_events(self.engine, outbox))
 
     async def events(self, type_suffix: str = "") -> list[Any]:
-        """Outbox rows (of types ending with the suffix), oldest first."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(outbox).order_by(outbox.c.id))).all()
-        return [r for r in rows if r.type.endswith(type_suffix)]
+        """Outbox events (of types ending with the suffix), oldest first; batch rows split."""
+        events = await outbox_events(self.engine, outbox)
+        return [e for e in events if e.type.endswith(type_suffix)]
 
     async def register(
         self, code: str, *, uscc: str | None = None, filed_on: str | None = None

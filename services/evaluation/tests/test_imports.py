@@ -337,7 +337,8 @@ async def test_stopping_the_service_interrupts_a_running_job(env, monkeypatch) -
         started.set()
         await asyncio.sleep(3600)
 
-    monkeypatch.setattr(worker, "store_chunk", stuck)
+    monkeypatch.setattr(worker, "store_chunk", stuck)  # the web process writes (SQLite)
+    monkeypatch.setattr(worker, "_run_writers", stuck)  # the worker processes write
     response = await upload(env, csv_file([row(1)]))
     # Generous: the worker processes start on this first import (seconds on a slow machine).
     await asyncio.wait_for(started.wait(), 60)
@@ -357,10 +358,13 @@ async def test_personal_data_never_in_the_job(env) -> None:
     assert VALID_ID not in response.text and "张三" not in response.text
 
 
-async def test_a_large_chunk_and_a_concurrent_writer(env, monkeypatch) -> None:
+async def test_a_large_chunk_and_a_concurrent_writer(make_env, monkeypatch) -> None:
     """300 rows in one chunk (COPY on PostgreSQL). A number stored by someone else after the
-    chunk looked is detected at insert time and reported like any stored certificate."""
+    chunk looked is detected at insert time and reported like any stored certificate (written
+    by the web process here, where the lookup can be blinded)."""
     from evaluation.certificates import service as issuing
+
+    env = await make_env(import_processes=0)
 
     await env.issue(number=cert_number(5), holder_id_number=id_number(5), holder_name="持证人5")
     await env.issue(number=cert_number(6), holder_id_number=id_number(66))
@@ -379,6 +383,19 @@ async def test_a_large_chunk_and_a_concurrent_writer(env, monkeypatch) -> None:
     assert all(isinstance(e.data, dict) and e.data["body_code"] == "S0001" for e in events)
     report = await error_report(env, job["id"])
     assert report[1][:3] == ["8", "number", "conflicts_with_stored_certificate"]
+
+
+@pytest.mark.parametrize("processes", [2, 0], ids=["two-processes", "thread"])
+async def test_the_same_rows_in_two_chunks_written_at_once(make_env, processes) -> None:
+    """Two chunks holding the same 40 rows, the second in reverse order, written at the same time
+    by two worker processes on PostgreSQL: each row is created once and met once as a duplicate,
+    with no deadlock between the writers."""
+    env = await make_env(import_chunk_rows=40, import_processes=processes)
+    rows = [row(n) for n in range(40)]
+    job = await run(env, csv_file(rows + rows[::-1]))
+    assert job["status"] == "completed", job
+    assert (job["created"], job["duplicates"], job["errors"]) == (40, 40, 0)
+    assert await env.counts() == (40, 40)
 
 
 async def test_worker_processes_start_with_the_service(make_env) -> None:
@@ -449,3 +466,45 @@ def test_shards_read_every_other_chunk_with_spreadsheet_row_numbers(tmp_path) ->
     assert numbers(1, 2) == [[5, 6], [9]]
     [first, *_] = next(iter_chunks(path, size=2))
     assert first[1]["number"] == "N0" and first[1]["employer_uscc"] is None
+
+
+class _DriverError(Exception):
+    """Stands in for a driver error with its SQLSTATE, as asyncpg raises them."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [(["40P01"], "written"), (["40001", "40P01"], "written"), (["23505"], "raised")],
+    ids=["deadlock", "serialization-then-deadlock", "other-error"],
+)
+async def test_a_chunk_that_loses_a_deadlock_is_written_again(
+    env, monkeypatch, failures, expected
+) -> None:
+    """A worker's chunk transaction that loses a deadlock or serialization conflict is rolled
+    back and written again; any other error goes up at once."""
+    from evaluation.imports import chunks
+    from evaluation.imports.service import ChunkResult
+
+    left = list(failures)
+    calls = []
+
+    async def flaky(session, *, chunk, ctx):
+        calls.append(chunk)
+        if left:
+            raise _DriverError(left.pop(0))
+        return ChunkResult(created=1, duplicates=0, error_rows=0)
+
+    monkeypatch.setattr(chunks, "store_chunk", flaky)
+    chunk = object()
+    ctx = env.app.state.evaluation
+    if expected == "written":
+        result = await chunks._write(env.engine, chunk, ctx)  # type: ignore[arg-type]
+        assert result.created == 1 and len(calls) == len(failures) + 1
+    else:
+        with pytest.raises(_DriverError):
+            await chunks._write(env.engine, chunk, ctx)  # type: ignore[arg-type]
+        assert len(calls) == 1

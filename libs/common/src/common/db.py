@@ -43,6 +43,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def is_postgres_url(url: str | None) -> bool:
+    """True when the URL names a PostgreSQL database."""
+    return bool(url) and make_url(url or "").get_backend_name() == "postgresql"
+
+
 def _prepare_sqlite(engine: AsyncEngine) -> None:
     # pysqlite/aiosqlite start transactions lazily and upgrade read locks to write locks, which
     # deadlocks under concurrency; take the write lock up front instead (BEGIN IMMEDIATE) and let

@@ -1,9 +1,19 @@
-"""The transactional outbox: an event row written in the same transaction as the state change."""
+"""The transactional outbox: an event row written in the same transaction as the state change.
+
+A producer that writes many events at once (a bulk import) may pack them into batch rows
+(`pack`): one outbox row of type `BATCH_TYPE` holding up to `MAX_BATCH_EVENTS` events, in order,
+its subject their number.
+The relay unpacks them (`unpack`), so the log and its consumers still see one event per change;
+the outbox saves a row, two index entries and a relay round of work per event.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -18,8 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.eventlog.envelope import Event
+from common.eventlog.envelope import Event, EventRecord
+from common.ids import new_id
 from common.observability import request_id_var
+
+BATCH_TYPE = "cn.dinghai.skills.eventlog.batch.v1"
+MAX_BATCH_EVENTS = 5_000
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -91,3 +105,71 @@ class Outbox:
         """Write the events' outbox rows in the session's transaction."""
         if events:
             await session.execute(insert(self.table), [outbox_row(e) for e in events])
+
+
+def pack(records: Sequence[EventRecord]) -> list[EventRecord]:
+    """The records packed into batch records of at most `MAX_BATCH_EVENTS` events, in order.
+
+    A batch's data is a JSON array with one array per event: id, type, subject, time (ISO
+    8601), personkey, town, traceparent, request_id, then its data. The records' data is JSON
+    text already and goes in as it is. Every record must come from one source.
+    """
+    batches = []
+    for start in range(0, len(records), MAX_BATCH_EVENTS):
+        part = records[start : start + MAX_BATCH_EVENTS]
+        items = ",".join(orjson.dumps(_head(r)).decode()[:-1] + f",{r.data_json}]" for r in part)
+        first = part[0]
+        batches.append(
+            EventRecord(
+                id=new_id(),
+                type=BATCH_TYPE,
+                source=first.source,
+                subject=str(len(part)),  # read by the relay before it reads the data
+                time=first.time,
+                personkey=None,
+                town=None,
+                traceparent=None,
+                request_id=first.request_id,
+                data_json=f"[{items}]",
+            )
+        )
+    return batches
+
+
+def batch_events(type_: str, subject: str) -> int:
+    """How many events an outbox row holds, from its type and subject (a batch's is its count)."""
+    return int(subject) if type_ == BATCH_TYPE else 1
+
+
+def _head(r: EventRecord) -> list[Any]:
+    return [
+        r.id,
+        r.type,
+        r.subject,
+        r.time.isoformat(),
+        r.personkey,
+        r.town,
+        r.traceparent,
+        r.request_id,
+    ]
+
+
+def unpack(record: EventRecord) -> list[EventRecord]:
+    """The events of an outbox record: those of a batch, in order, or the record itself."""
+    if record.type != BATCH_TYPE:
+        return [record]
+    return [
+        EventRecord(
+            id=item[0],
+            type=item[1],
+            source=record.source,
+            subject=item[2],
+            time=datetime.fromisoformat(item[3]),
+            personkey=item[4],
+            town=item[5],
+            traceparent=item[6],
+            request_id=item[7],
+            data_json=orjson.dumps(item[8]).decode(),
+        )
+        for item in orjson.loads(record.data_json)
+    ]

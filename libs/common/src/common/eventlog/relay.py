@@ -1,7 +1,8 @@
 """The outbox relay: moves a service's outbox rows to the shared log.
 
 At-least-once from the outbox, exactly once in the log (the log ignores known event ids): rows are
-deleted in the transaction that claimed them, after the log has committed them.
+deleted in the transaction that claimed them, after the log has committed them. A batch row
+(`common.eventlog.outbox.pack`) goes to the log as the events it holds.
 Several relays may run at once: on PostgreSQL each claims rows with `FOR UPDATE SKIP LOCKED`;
 on SQLite the claim transaction holds the database write lock.
 """
@@ -18,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.eventlog.backend import EventLog
 from common.eventlog.envelope import RECORD_COLUMNS, EventRecord
+from common.eventlog.outbox import batch_events, unpack
 
 logger = logging.getLogger("common.eventlog.relay")
-RELAYED = Counter("outbox_relayed_events_total", "Outbox rows copied to the log", ["source"])
+RELAYED = Counter("outbox_relayed_events_total", "Outbox events copied to the log", ["source"])
 BACKLOG = Gauge("outbox_backlog", "Unpublished outbox rows", ["source"])
 
 
@@ -43,18 +45,17 @@ class OutboxRelay:
         self.batch_size = batch_size
 
     async def run_once(self) -> int:
-        """Relay one batch; returns the number of outbox rows handled.
+        """Relay one batch of about `batch_size` events; returns the number of events handled.
 
-        The data goes over as the JSON text the outbox holds (never decoded and re-encoded).
+        Rows are claimed in id order without their data; a batch row counts as its events, and
+        claimed rows past `batch_size` events (the first row always goes) are left for the next
+        batch. Only then is the data read: the JSON text the outbox holds goes over as it is
+        (never decoded and re-encoded), except a batch row's, which is split into its events.
         """
         table = self.table
         postgres = self.engine.dialect.name == "postgresql"
-        query = (
-            select(
-                table.c.id,
-                *[table.c[name] for name in RECORD_COLUMNS[:-1]],
-                cast(table.c.data, Text),
-            )
+        claim = (
+            select(table.c.id, table.c.type, table.c.subject)
             .where(table.c.published_at.is_(None))
             # Ordered like `ix_outbox_unpublished` (published_at is NULL here, so this is id
             # order): otherwise PostgreSQL walks the primary key past every relayed row not yet
@@ -63,26 +64,36 @@ class OutboxRelay:
             .limit(self.batch_size)
         )
         if postgres:
-            query = query.with_for_update(skip_locked=True)
+            claim = claim.with_for_update(skip_locked=True)
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(query)).all()
-            if not rows:
+            ids: list[int] = []
+            events = 0
+            for row_id, row_type, subject in (await conn.execute(claim)).all():
+                if events >= self.batch_size:
+                    break
+                ids.append(row_id)
+                events += batch_events(row_type, subject)
+            if not ids:
                 return 0
-            await self.log.append_records([EventRecord(*row[1:]) for row in rows])
-            ids = [row[0] for row in rows]
             claimed = (
                 table.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
                 if postgres  # one array parameter instead of thousands of bound values
                 else table.c.id.in_(ids)
             )
+            columns = [table.c[name] for name in RECORD_COLUMNS[:-1]]
+            rows = await conn.execute(
+                select(*columns, cast(table.c.data, Text)).where(claimed).order_by(table.c.id)
+            )
+            records = [event for row in rows for event in unpack(EventRecord(*row))]
+            await self.log.append_records(records)
             # Relayed rows are deleted, not marked: the log is their record from now on, the
             # outbox stays small, and a delete writes no new row version and index entries.
             await conn.execute(delete(table).where(claimed))
-        RELAYED.labels(self.source).inc(len(rows))
-        return len(rows)
+        RELAYED.labels(self.source).inc(len(records))
+        return len(records)
 
     async def drain(self) -> int:
-        """Relay until the outbox is empty; returns the rows handled."""
+        """Relay until the outbox is empty; returns the events handled."""
         total = 0
         while handled := await self.run_once():
             total += handled

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,8 +21,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.eventlog.envelope import RECORD_COLUMNS, Event, encode_data
-from common.eventlog.outbox import Outbox, outbox_row
+from common.eventlog.envelope import RECORD_COLUMNS, Event, EventRecord, encode_data
+from common.eventlog.outbox import Outbox, outbox_row, pack
 from common.identifiers import normalise_id_number
 from common.pii import mask_id_number, mask_name
 from evaluation.certificates.rules import Candidate
@@ -31,7 +32,8 @@ from evaluation.models import Certificate, outbox
 
 certificates: Table = Certificate.__table__
 events_outbox = Outbox(outbox, source=SOURCE)
-# Below this many rows a multi-row INSERT is as fast as COPY and simpler.
+# Below this many rows a multi-row INSERT is as fast as COPY and simpler; from this many
+# events on, they go into the outbox as batch rows.
 COPY_THRESHOLD = 200
 CERTIFICATE_COLUMNS = (
     "id",
@@ -120,6 +122,9 @@ async def insert_certificates(session: AsyncSession, records: list[tuple[Any, ..
     """
     if not records:
         return set()
+    # In number order: two writers that insert some of the same numbers then wait on each
+    # other's index entries in one order only, never in a cycle (a deadlock).
+    records = sorted(records, key=itemgetter(NUMBER))
     if is_postgres(session) and len(records) >= COPY_THRESHOLD:
         try:
             async with session.begin_nested():
@@ -141,13 +146,12 @@ async def insert_certificates(session: AsyncSession, records: list[tuple[Any, ..
 
 
 async def insert_event_rows(session: AsyncSession, rows: list[Row]) -> None:
-    """Write outbox rows (tuples in `OUTBOX_COLUMNS` order, `data` as JSON text); COPY on
-    PostgreSQL for large sets."""
+    """Write outbox rows (tuples in `OUTBOX_COLUMNS` order, `data` as JSON text); large sets
+    packed into batch rows (`common.eventlog.outbox.pack`), which the relay splits again."""
     if not rows:
         return
-    if is_postgres(session) and len(rows) >= COPY_THRESHOLD:
-        await _copy(session, "outbox", OUTBOX_COLUMNS, rows)
-        return
+    if len(rows) >= COPY_THRESHOLD:
+        rows = pack([EventRecord(*row) for row in rows])
     # The data is JSON text already: bound as text, not serialised again by the JSON type
     # (PostgreSQL wants the text cast to json; SQLite stores JSON as text).
     data: Any = bindparam("data", type_=Text)

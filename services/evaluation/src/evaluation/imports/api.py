@@ -92,6 +92,7 @@ async def create_import(
             preparer=tasks.preparer,
             chunk_rows=settings.import_chunk_rows,
             max_rows=settings.import_max_rows,
+            database_url=settings.database_url,
         ),
         name=f"import-{job.id}",
     )

@@ -5,7 +5,8 @@ transaction), a heartbeat, and the final status. A job whose process stops mid-w
 as `interrupted` (on shutdown right away; after a crash once its heartbeat is stale), and the
 uploaded file is deleted: the official uploads it again and the rows already imported count as
 duplicates. The rows' CPU work (checks, keys, encryption) runs in worker processes
-(`evaluation.imports.chunks`); this task writes the prepared chunks in file order. A job queue
+(`evaluation.imports.chunks`); on PostgreSQL they write their chunks too, otherwise this task
+writes the prepared chunks in file order (ADR 0006). A job queue
 consumer could run `run_import` instead of the web process: it needs only a sessionmaker, the
 service context and a `Preparer`.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.db import unit_of_work
+from common.db import is_postgres_url, unit_of_work
 from evaluation.context import EvaluationContext
 from evaluation.exceptions import UnsupportedUpload
 from evaluation.imports import chunks, reader
@@ -41,8 +42,14 @@ async def run_import(
     preparer: chunks.Preparer,
     chunk_rows: int,
     max_rows: int,
+    database_url: str | None = None,
 ) -> None:
-    """Process every row of the uploaded file, chunk by chunk, then delete the file."""
+    """Process every row of the uploaded file, chunk by chunk, then delete the file.
+
+    Given the `database_url` of a PostgreSQL database, worker processes write their chunks
+    themselves (`chunks.write_next_chunk`); otherwise this task writes them.
+    """
+    writers = database_url if preparer.processes and is_postgres_url(database_url) else None
     csv_path: Path = upload.path
     try:
         async with unit_of_work(sessionmaker) as session:
@@ -64,9 +71,13 @@ async def run_import(
             bodies=bodies,
             ctx=ctx,
             chunk_rows=chunk_rows,
+            database_url=writers,
         )
         try:
-            await _write_chunks(preparer, job_id=job_id, sessionmaker=sessionmaker, ctx=ctx)
+            if writers:
+                await _run_writers(preparer, job_id=job_id)
+            else:
+                await _write_chunks(preparer, job_id=job_id, sessionmaker=sessionmaker, ctx=ctx)
         finally:
             for shard in range(preparer.shards):
                 await asyncio.shield(_close(preparer, shard, job_id))
@@ -94,8 +105,9 @@ async def _open_shards(
     bodies: dict[str, BodyState],
     ctx: EvaluationContext,
     chunk_rows: int,
+    database_url: str | None,
 ) -> None:
-    """Open the file where each shard of it is read."""
+    """Open the file where each shard of it is read (and written, given `database_url`)."""
     for shard in range(preparer.shards):
         await preparer.call(
             shard,
@@ -108,7 +120,24 @@ async def _open_shards(
             chunk_rows=chunk_rows,
             shard=shard,
             shards=preparer.shards,
+            database_url=database_url,
         )
+
+
+async def _run_writers(preparer: chunks.Preparer, *, job_id: str) -> None:
+    """Let every worker process prepare and write its shard's chunks, all at once (the first
+    failure stops the others)."""
+
+    async def shard_done(shard: int) -> None:
+        while await preparer.call(shard, chunks.write_next_chunk, job_id) is not None:
+            pass
+
+    shards = [asyncio.ensure_future(shard_done(shard)) for shard in range(preparer.shards)]
+    try:
+        await asyncio.gather(*shards)
+    finally:
+        for shard in shards:
+            shard.cancel()
 
 
 async def _write_chunks(
