@@ -107,30 +107,29 @@ class Outbox:
             await session.execute(insert(self.table), [outbox_row(e) for e in events])
 
 
-def pack(records: Sequence[EventRecord]) -> list[EventRecord]:
+def pack(records: Sequence[Sequence[Any]]) -> list[EventRecord]:
     """The records packed into batch records of at most `MAX_BATCH_EVENTS` events, in order.
 
-    A batch's data is a JSON array with one array per event: id, type, subject, time (ISO
-    8601), personkey, town, traceparent, request_id, then its data. The records' data is JSON
-    text already and goes in as it is. Every record must come from one source.
+    `records` are `EventRecord`s or plain tuples in its field order. A batch's data is a JSON
+    array with one array per event: id, type, subject, time (RFC 3339), personkey, town,
+    traceparent, request_id, then its data as a JSON string — the text the record holds, so that
+    `unpack` hands it on without decoding and encoding it again (half the relay's work per event,
+    measured). Every record must come from one source.
     """
     batches = []
     for start in range(0, len(records), MAX_BATCH_EVENTS):
         part = records[start : start + MAX_BATCH_EVENTS]
-        items = ",".join(orjson.dumps(_head(r)).decode()[:-1] + f",{r.data_json}]" for r in part)
-        first = part[0]
+        items = [[*r[:2], *r[3:9], r[9]] for r in part]
+        first = EventRecord(*part[0])
         batches.append(
-            EventRecord(
+            first._replace(
                 id=new_id(),
                 type=BATCH_TYPE,
-                source=first.source,
                 subject=str(len(part)),  # read by the relay before it reads the data
-                time=first.time,
                 personkey=None,
                 town=None,
                 traceparent=None,
-                request_id=first.request_id,
-                data_json=f"[{items}]",
+                data_json=orjson.dumps(items).decode(),
             )
         )
     return batches
@@ -141,35 +140,12 @@ def batch_events(type_: str, subject: str) -> int:
     return int(subject) if type_ == BATCH_TYPE else 1
 
 
-def _head(r: EventRecord) -> list[Any]:
-    return [
-        r.id,
-        r.type,
-        r.subject,
-        r.time.isoformat(),
-        r.personkey,
-        r.town,
-        r.traceparent,
-        r.request_id,
-    ]
-
-
 def unpack(record: EventRecord) -> list[EventRecord]:
     """The events of an outbox record: those of a batch, in order, or the record itself."""
     if record.type != BATCH_TYPE:
         return [record]
+    source = record.source
     return [
-        EventRecord(
-            id=item[0],
-            type=item[1],
-            source=record.source,
-            subject=item[2],
-            time=datetime.fromisoformat(item[3]),
-            personkey=item[4],
-            town=item[5],
-            traceparent=item[6],
-            request_id=item[7],
-            data_json=orjson.dumps(item[8]).decode(),
-        )
-        for item in orjson.loads(record.data_json)
+        EventRecord(i[0], i[1], source, i[2], datetime.fromisoformat(i[3]), *i[4:9])
+        for i in orjson.loads(record.data_json)
     ]

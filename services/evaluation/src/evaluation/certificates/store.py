@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.eventlog.envelope import RECORD_COLUMNS, Event, EventRecord, encode_data
+from common.eventlog.envelope import RECORD_COLUMNS, Event, encode_data
 from common.eventlog.outbox import Outbox, outbox_row, pack
 from common.identifiers import normalise_id_number
 from common.pii import mask_id_number, mask_name
@@ -151,7 +151,7 @@ async def insert_event_rows(session: AsyncSession, rows: list[Row]) -> None:
     if not rows:
         return
     if len(rows) >= COPY_THRESHOLD:
-        rows = pack([EventRecord(*row) for row in rows])
+        rows = pack(rows)
     # The data is JSON text already: bound as text, not serialised again by the JSON type
     # (PostgreSQL wants the text cast to json; SQLite stores JSON as text).
     data: Any = bindparam("data", type_=Text)
