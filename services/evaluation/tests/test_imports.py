@@ -16,6 +16,8 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from evaluation.models import Certificate, ImportJob
@@ -508,3 +510,54 @@ async def test_a_chunk_that_loses_a_deadlock_is_written_again(
         with pytest.raises(_DriverError):
             await chunks._write(env.engine, chunk, ctx)  # type: ignore[arg-type]
         assert len(calls) == 1
+
+
+def _rows_by_csv_module(path: Path) -> int:
+    """The reference count: the csv module, as the rows are read for the import."""
+    from evaluation.imports.reader import _blank
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        return sum(1 for r in reader if not _blank(r))
+
+
+_PIECES = ["a", "名", ",", " ", "\t", "\u3000", "\x85", "\x0b", "\n", "\r\n", "\r", '"', '""', "é"]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=60), bom=st.booleans())
+def test_rows_are_counted_as_the_csv_module_reads_them(tmp_path, pieces, bom) -> None:
+    """Files without quotes or lone CRs are counted over bytes; every file, counted either way,
+    has as many data rows as the csv module reads (blank rows, a BOM, a missing final newline,
+    Unicode spaces, quoted line breaks)."""
+    from evaluation.imports import reader
+
+    path = tmp_path / "rows.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + "".join(pieces).encode("utf-8"))
+    assert reader.count_rows(path) == _rows_by_csv_module(path)
+
+
+def test_rows_of_a_large_file_are_counted_in_blocks(tmp_path, monkeypatch) -> None:
+    from evaluation.imports import reader
+
+    monkeypatch.setattr(reader, "_BLOCK_BYTES", 64)  # lines cross block boundaries
+    path = tmp_path / "rows.csv"
+    lines = ["number,level"] + [("," if i % 7 == 0 else f"N{i},senior") for i in range(500)]
+    path.write_text("\r\n".join(lines), encoding="utf-8")
+    assert reader._count_lines(path.open("rb")) == _rows_by_csv_module(path) == 428
+    path.write_bytes(b"number\n\xff\xfe\n")
+    with pytest.raises(UnicodeDecodeError):
+        reader.count_rows(path)
+
+
+def test_the_byte_count_strips_what_the_csv_reader_strips() -> None:
+    from evaluation.imports import reader
+
+    stripped = {chr(b) for b in reader._BLANK_BYTES} | {
+        s.decode() for group in reader._BLANK_SEQUENCES.values() for s in group
+    }
+    whitespace = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert stripped == whitespace - {"\n"} | {","}
