@@ -105,20 +105,22 @@ def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
 
 
 def _own_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return _stat_seconds(pid, 11, 12)  # utime, stime
 
 
 def _reaped_cpu(pid: int) -> float:
     """CPU seconds of a process's children that have exited and been waited for."""
+    return _stat_seconds(pid, 13, 14)  # cutime, cstime
+
+
+def _stat_seconds(pid: int, *fields: int) -> float:
+    """The sum of clock-tick fields of /proc/PID/stat (counted after the command name), in
+    seconds; 0 for a process that is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        values = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return sum(int(values[field]) for field in fields) / CLOCK_TICKS
 
 
 def dsn(admin_url: str, database: str) -> str:

@@ -6,9 +6,9 @@ as `interrupted` (on shutdown right away; after a crash once its heartbeat is st
 uploaded file is deleted: the official uploads it again and the rows already imported count as
 duplicates. The rows' CPU work (checks, keys, encryption) runs in worker processes
 (`evaluation.imports.chunks`); on PostgreSQL they write their chunks too, otherwise this task
-writes the prepared chunks in file order (ADR 0006). A job queue
-consumer could run `run_import` instead of the web process: it needs only a sessionmaker, the
-service context and a `Preparer`.
+writes the prepared chunks in file order (ADR 0006). A job queue consumer could run
+`run_import` instead of the web process: it needs only a sessionmaker, the service context and a
+`Preparer`.
 """
 
 from __future__ import annotations
