@@ -3,8 +3,9 @@
 The CPU work of an import (schema and rules per row, HMAC keys, two SM4-GCM encryptions, row and
 event tuples: ~50 µs a row) would otherwise hold the web process's interpreter lock for most of
 the import, so that the writes and every other request wait for it. A worker process does it in
-parallel with the writes. The process keeps each job's open file between calls, so a chunk
-crosses the process boundary once, as plain tuples (`Prepared`), never as models or exceptions.
+parallel with the writes. The process keeps each job's open file between calls; a chunk that the
+web process writes crosses the process boundary once, as plain tuples (`Prepared`), never as
+models or exceptions.
 
 Two processes by default (`import_processes`), each preparing every other chunk, so that on two
 cores the import is not bound to one. On PostgreSQL each process also writes its chunks, one
