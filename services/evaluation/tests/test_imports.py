@@ -18,8 +18,9 @@ import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from common.eventlog.outbox import BATCH_TYPE
 from evaluation.models import Certificate, ImportJob
 
 from .conftest import EMPLOYER, VALID_ID, cert_number, id_number, uscc
@@ -385,6 +386,29 @@ async def test_a_large_chunk_and_a_concurrent_writer(make_env, monkeypatch) -> N
     assert all(isinstance(e.data, dict) and e.data["body_code"] == "S0001" for e in events)
     report = await error_report(env, job["id"])
     assert report[1][:3] == ["8", "number", "conflicts_with_stored_certificate"]
+
+
+async def test_batch_rows_are_compressed_with_lz4_on_postgresql(env) -> None:
+    """An import's outbox batch rows are stored lz4-compressed (migration 0003), and read back
+    whole."""
+    if env.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage setting")
+    async with env.engine.connect() as conn:
+        method = await conn.scalar(
+            text(
+                "SELECT attcompression::text FROM pg_attribute"
+                " WHERE attrelid = 'outbox'::regclass AND attname = 'data'"
+            )
+        )
+    job = await run(env, csv_file([row(n) for n in range(400)]))
+    assert job["created"] == 400
+    assert len(await env.events(".certificate.issued.v1")) == 400
+    async with env.engine.connect() as conn:
+        compressed = await conn.scalar(
+            text("SELECT pg_column_compression(data) FROM outbox WHERE type = :t"),
+            {"t": BATCH_TYPE},
+        )
+    assert (method, compressed) == ("l", "lz4")
 
 
 @pytest.mark.parametrize("processes", [2, 0], ids=["two-processes", "thread"])
