@@ -22,6 +22,10 @@ database prefix, no demo data), then:
    equals the number of distinct persons (catch-up time, from the end of the import);
 5. imports the same file again (nothing new may be created).
 
+With `--pause-downstream` the evaluation relay and the indicators consumer are stopped (SIGSTOP)
+from the upload until the job has completed, then continued: the import on its own, and the
+catch-up of all its events afterwards.
+
 Writes bench/results/evaluation_import.json. Stops the platform by PID and drops its databases.
 """
 
@@ -31,7 +35,9 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import random
+import signal
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -226,6 +232,12 @@ def parse_args() -> argparse.Namespace:
         metavar="N",
         help="nice level of the relay and consumer processes (run_platform --worker-nice)",
     )
+    parser.add_argument(
+        "--pause-downstream",
+        action="store_true",
+        help="stop the evaluation relay and the indicators consumer (SIGSTOP) while the import "
+        "runs: the import on its own, and the whole catch-up after it",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument("--output", default=str(RESULTS), help="`-` prints the JSON instead")
     return parser.parse_args()
@@ -364,6 +376,12 @@ class Gateway:
                 return response.status, payload
 
 
+def _signal_all(pids: list[int], signum: int) -> None:
+    """Send a signal to processes this benchmark started (through the platform)."""
+    for pid in pids:
+        os.kill(pid, signum)
+
+
 async def run_benchmark(
     args: argparse.Namespace,
     rows: list[tuple[Any, ...]],
@@ -388,6 +406,7 @@ async def run_benchmark(
         "evaluation_relay": process_pid(platform_pid, "evaluation", "relay"),
         "indicators_consumer": process_pid(platform_pid, "indicators", "consume"),
     }
+    paused = [pids["evaluation_relay"], pids["indicators_consumer"]]
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             gw = Gateway(session, base)
@@ -407,6 +426,8 @@ async def run_benchmark(
                     raise RuntimeError(f"body {code}: {status} {payload}")
             cpu_before = cpu_snapshot(pids)
             result["load_average_before_import"] = load_average()
+            if args.pause_downstream:
+                _signal_all(paused, signal.SIGSTOP)
             started = time.perf_counter()
             with path.open("rb") as handle:
                 form = aiohttp.FormData()
@@ -421,6 +442,8 @@ async def run_benchmark(
                     break
                 await asyncio.sleep(0.2)
             imported = time.perf_counter() - started
+            if args.pause_downstream:
+                _signal_all(paused, signal.SIGCONT)
             cpu_import = {n: round(v - cpu_before[n], 2) for n, v in cpu_snapshot(pids).items()}
             result["load_average_after_import"] = load_average()
             result["job"] = job
@@ -508,6 +531,8 @@ async def run_benchmark(
                 "errors": again.get("errors"),
             }
     finally:
+        if args.pause_downstream:  # continued even when the run failed, so that they can stop
+            _signal_all(paused, signal.SIGCONT)
         await evaluation_db.close()
     return result
 
@@ -527,6 +552,7 @@ def main() -> int:
             "database": "PostgreSQL (tools/run_platform.py --postgres)",
             "workers": args.workers,
             "worker_nice": args.worker_nice,
+            "downstream_paused_during_import": args.pause_downstream,
         },
     }
     var = Path(args.var)
