@@ -240,7 +240,10 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument("--output", default=str(RESULTS), help="`-` prints the JSON instead")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.pause_downstream and args.workers != "processes":
+        parser.error("--pause-downstream needs --workers processes")
+    return args
 
 
 SCRATCH_DDL = (
@@ -406,7 +409,7 @@ async def run_benchmark(
         "evaluation_relay": process_pid(platform_pid, "evaluation", "relay"),
         "indicators_consumer": process_pid(platform_pid, "indicators", "consume"),
     }
-    paused = [pids["evaluation_relay"], pids["indicators_consumer"]]
+    paused = [pid for pid in (pids["evaluation_relay"], pids["indicators_consumer"]) if pid]
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             gw = Gateway(session, base)
