@@ -367,6 +367,29 @@ def test_k8s_jobs_relays_and_consumer(k8s: dict[tuple[str, str], dict[str, Any]]
     assert _container(consumer)["args"] == ["python", "-m", "indicators", "consume"]
 
 
+def _cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity ("2", "500m") in cores."""
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def test_k8s_cpu_limits_let_imports_and_the_catch_up_run_at_full_speed(
+    k8s: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    """An evaluation pod may use a core per import worker process, and the indicators consumer
+    (one process) a whole core: below that the pod is throttled exactly when an import or its
+    catch-up needs the CPU."""
+    from evaluation.settings import EvaluationSettings
+
+    workers = EvaluationSettings.model_fields["import_processes"].default
+    evaluation = _container(k8s["Deployment", "evaluation"])
+    settings = [e["name"] for e in evaluation.get("env", [])]
+    settings += list(k8s["ConfigMap", "dinghai-config"]["data"])
+    assert "EVALUATION_IMPORT_PROCESSES" not in settings  # the default applies
+    assert _cores(evaluation["resources"]["limits"]["cpu"]) >= workers
+    consumer = _container(k8s["Deployment", "indicators-consumer"])
+    assert _cores(consumer["resources"]["limits"]["cpu"]) >= 1
+
+
 def test_k8s_secrets_are_referenced_not_stored(k8s: dict[tuple[str, str], dict[str, Any]]) -> None:
     assert not [key for key in k8s if key[0] == "Secret"], "Secrets must not be in kustomization"
     examples = list(yaml.safe_load_all((K8S / "secret.example.yaml").read_text(encoding="utf-8")))
