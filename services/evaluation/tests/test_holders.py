@@ -3,6 +3,9 @@ counts by level."""
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import text
+
 from .conftest import EMPLOYER, VALID_ID, cert_number, id_number
 
 NUMBER = "S000133000001253000001"
@@ -153,3 +156,24 @@ async def test_rows_recorded_before_digests_can_be_backfilled(env) -> None:
     assert (await verify(env)).json()["result"] == "not_found"
     assert await backfill_name_digests(env.app.state.settings, batch=1) == 1
     assert (await verify(env)).json()["result"] == "valid"
+
+
+@pytest.mark.parametrize(
+    ("condition", "index"),
+    [
+        ("holder_person_key = 'k'", "ix_certificates_holder_person_key"),
+        ("employer_uscc = 'U'", "ix_certificates_employer_uscc"),
+        ("employer_uscc IN ('U', 'V')", "ix_certificates_employer_uscc"),
+    ],
+)
+async def test_holder_and_employer_lookups_can_use_their_indexes(env, condition, index) -> None:
+    """The lookups by person key (a hash index on PostgreSQL) and by employer (an index without
+    the rows that have none, migration 0004) can be served by those indexes."""
+    async with env.engine.connect() as conn:
+        if env.engine.dialect.name == "postgresql":
+            await conn.execute(text("SET enable_seqscan = off"))
+            explain = "EXPLAIN"
+        else:
+            explain = "EXPLAIN QUERY PLAN"
+        plan = await conn.execute(text(f"{explain} SELECT id FROM certificates WHERE {condition}"))
+        assert index in " ".join(str(row) for row in plan)
