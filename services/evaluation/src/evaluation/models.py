@@ -76,7 +76,7 @@ class Certificate(Base):
     # Kept cheap to maintain: an import inserts a hundred thousand rows at once, and index upkeep
     # was most of that insert (migration 0004). Person keys are only ever compared for equality:
     # a hash index on PostgreSQL. Lookups by employer always name one: rows without an employer
-    # (older stock, most social evaluations) are left out.
+    # (older stock, holders who named none) are left out.
     __table_args__ = (
         Index("ix_certificates_holder_person_key", "holder_person_key", postgresql_using="hash"),
         Index(
