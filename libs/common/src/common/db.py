@@ -45,7 +45,7 @@ def is_sqlite(url: str) -> bool:
 
 def is_postgres_url(url: str | None) -> bool:
     """True when the URL names a PostgreSQL database."""
-    return bool(url) and make_url(url or "").get_backend_name() == "postgresql"
+    return url is not None and url != "" and make_url(url).get_backend_name() == "postgresql"
 
 
 def _prepare_sqlite(engine: AsyncEngine) -> None:

@@ -22,13 +22,17 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
+    Text,
+    cast,
     insert,
+    select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.eventlog.envelope import Event, EventRecord
+from common.eventlog.envelope import RECORD_COLUMNS, Event, EventRecord
 from common.ids import new_id
 from common.observability import request_id_var
 
@@ -133,6 +137,13 @@ def pack(records: Sequence[Sequence[Any]]) -> list[EventRecord]:
             )
         )
     return batches
+
+
+def records_query(table: Table) -> Select[Any]:
+    """The outbox's rows as `EventRecord` fields in id order, the data as its JSON text (a row
+    may be a batch: `unpack` it)."""
+    columns = [table.c[name] for name in RECORD_COLUMNS[:-1]]
+    return select(*columns, cast(table.c.data, Text)).order_by(table.c.id)
 
 
 def batch_events(type_: str, subject: str) -> int:

@@ -13,13 +13,13 @@ import asyncio
 import logging
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import BigInteger, Table, Text, any_, bindparam, cast, delete, func, select
+from sqlalchemy import BigInteger, Table, any_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.eventlog.backend import EventLog
-from common.eventlog.envelope import RECORD_COLUMNS, EventRecord
-from common.eventlog.outbox import batch_events, unpack
+from common.eventlog.envelope import EventRecord
+from common.eventlog.outbox import batch_events, records_query, unpack
 
 logger = logging.getLogger("common.eventlog.relay")
 RELAYED = Counter("outbox_relayed_events_total", "Outbox events copied to the log", ["source"])
@@ -80,10 +80,7 @@ class OutboxRelay:
                 if postgres  # one array parameter instead of thousands of bound values
                 else table.c.id.in_(ids)
             )
-            columns = [table.c[name] for name in RECORD_COLUMNS[:-1]]
-            rows = await conn.execute(
-                select(*columns, cast(table.c.data, Text)).where(claimed).order_by(table.c.id)
-            )
+            rows = await conn.execute(records_query(table).where(claimed))
             records = [event for row in rows for event in unpack(EventRecord(*row))]
             await self.log.append_records(records)
             # Relayed rows are deleted, not marked: the log is their record from now on, the

@@ -6,18 +6,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, Text, cast, select
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.eventlog.envelope import RECORD_COLUMNS, EventRecord
-from common.eventlog.outbox import unpack
+from common.eventlog.outbox import records_query, unpack
 
 
 async def outbox_events(engine: AsyncEngine, table: Table) -> list[Any]:
     """The outbox's events in order, as rows with attribute access and their data decoded."""
-    columns = [table.c[name] for name in RECORD_COLUMNS[:-1]]
     async with engine.connect() as conn:
-        rows = await conn.execute(select(*columns, cast(table.c.data, Text)).order_by(table.c.id))
+        rows = await conn.execute(records_query(table))
         records = [event for row in rows for event in unpack(EventRecord(*row))]
     return [
         SimpleNamespace(
