@@ -16,20 +16,28 @@ For each batch, in one transaction:
 
 The in-memory steps run with the cyclic garbage collector paused (`_collector_paused`), and a
 person first seen in the batch, with no stored facts, contributed nothing before it.
+
+`RollupConsumer.catch_up` overlaps batches: steps 1–4 of the next batch run in memory while the
+previous batch's transaction writes, taking what the previous batch touched from its in-memory
+state instead of the database (ADR 0007).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.eventlog.consumer import Consumer
+from common.db import unit_of_work
+from common.eventlog.consumer import APPLIED, DEAD, Consumer
 from common.eventlog.envelope import LoggedEvent
 from indicators import store
 from indicators.changes import (
@@ -52,6 +60,7 @@ from indicators.timeline import (
     contributions,
 )
 
+logger = logging.getLogger("indicators.rollup")
 Reader = Callable[[LoggedEvent, IndicatorPolicy], Change | None]
 
 
@@ -235,29 +244,71 @@ class Named:
         return named
 
 
-async def load_batch(session: AsyncSession, changes: list[Change], rules: TimelineRules) -> Batch:
-    """The stored facts of every person and id the changes touch."""
+async def load_batch(
+    session: AsyncSession,
+    changes: list[Change],
+    rules: TimelineRules,
+    *,
+    carried: Batch | None = None,
+) -> Batch:
+    """The stored facts of every person and id the changes touch.
+
+    `carried` is the previous batch, applied in memory but perhaps not committed yet: what it
+    holds of the named persons and ids is taken from it (its state after its changes), and only
+    the rest is read from the database, which that batch's changes do not concern.
+    """
     named = Named.of(changes)
+    prior = carried or Batch(rules, {}, {}, set(), set(), set())
+    certificate_owner = _taken(prior.certificate_owner, named.certificates)
+    completion_ids = named.completions & prior.completion_ids
+    membership_ids = named.memberships & prior.membership_ids
+    reward_keys = named.rewards & prior.reward_keys
     async with store.key_lookups(session):
-        certificate_owner = await store.owners(
-            session, store.CERTIFICATES, "certificate_id", named.certificates
+        certificate_owner |= await store.owners(
+            session,
+            store.CERTIFICATES,
+            "certificate_id",
+            named.certificates - certificate_owner.keys(),
         )
-        completion_owner = await store.owners(
-            session, store.COMPLETIONS, "completion_id", named.completions
+        completion_ids |= set(
+            await store.owners(
+                session, store.COMPLETIONS, "completion_id", named.completions - completion_ids
+            )
         )
-        membership_owner = await store.owners(
-            session, store.MEMBERSHIPS, "membership_id", named.memberships
+        membership_ids |= set(
+            await store.owners(
+                session, store.MEMBERSHIPS, "membership_id", named.memberships - membership_ids
+            )
         )
-        persons = await store.load_persons(session, named.persons | set(certificate_owner.values()))
-        reward_keys = await store.known_reward_keys(session, named.rewards)
+        wanted = named.persons | set(certificate_owner.values())
+        persons = _taken(prior.persons, wanted)
+        persons |= await store.load_persons(session, wanted - persons.keys())
+        reward_keys |= await store.known_reward_keys(session, named.rewards - reward_keys)
     return Batch(
         rules=rules,
         persons=persons,
         certificate_owner=certificate_owner,
-        completion_ids=set(completion_owner),
-        membership_ids=set(membership_owner),
+        completion_ids=completion_ids,
+        membership_ids=membership_ids,
         reward_keys=reward_keys,
     )
+
+
+def _taken(mapping: dict[str, Any], keys: set[str]) -> dict[str, Any]:
+    """The entries of `mapping` under `keys`."""
+    return {key: mapping[key] for key in keys if key in mapping}
+
+
+@dataclass
+class Applied:
+    """A batch of the log applied in memory: what to write, and the state it leaves."""
+
+    batch: Batch
+    writes: store.FactWrites
+    rows: list[store.BucketRow]
+    failed: list[tuple[LoggedEvent, Exception]]
+    events: int
+    last: int  # the log position of its last event
 
 
 class RollupConsumer(Consumer):
@@ -266,6 +317,11 @@ class RollupConsumer(Consumer):
     Same contract as `Consumer.run_once` (effects and checkpoint in one transaction, the
     checkpoint row locked on PostgreSQL, unreadable events dead-lettered with their error class),
     but one batch is one set of bulk reads and writes instead of a savepoint per event.
+
+    `catch_up` is pipelined: while one batch's transaction writes (the database's work), the
+    next batch is read from the log and applied in memory (the consumer's), starting from the
+    state the first leaves (`load_batch(carried=...)`); it is written only once the first has
+    committed, and only if the checkpoint is still where the first left it. See ADR 0007.
     """
 
     def __init__(self, *, policy: IndicatorPolicy, read: Reader, **kwargs: Any) -> None:
@@ -276,20 +332,101 @@ class RollupConsumer(Consumer):
 
     async def apply_batch(self, session: AsyncSession, events: Sequence[LoggedEvent]) -> int:
         """Apply events to the rollups in the session's transaction; returns dead letters."""
-        writes, rows, failed = await self._apply_in_memory(session, events)
-        await store.write_facts(session, writes)
-        await store.add_to_buckets(session, rows)
-        await self.dead_letter(session, failed)
-        return len(failed)
+        applied = await self._apply_in_memory(session, events)
+        await self._write(session, applied)
+        return len(applied.failed)
+
+    async def catch_up(self) -> int:
+        """Apply batches until the log has no more events; returns the events applied.
+
+        Batch N+1 is read and applied in memory while batch N's transaction runs, so that the
+        consumer's CPU work and the database's overlap (two cores on a catch-up). It starts
+        from batch N's in-memory state and is written after N commits, in a transaction that
+        finds the checkpoint where N left it — or not at all (another replica moved it; the
+        next call starts again from the stored checkpoint). The cyclic garbage collector is
+        paused throughout (`_collector_paused`).
+        """
+        with _collector_paused():
+            return await self._pipelined_catch_up()
+
+    async def _pipelined_catch_up(self) -> int:
+        async with self.sessionmaker() as session:
+            position = await self.checkpoint(session)
+        total = 0
+        carried: Batch | None = None
+        writing: asyncio.Task[int] | None = None
+        try:
+            while events := await self.log.read(after=position, limit=self.batch_size):
+                async with self.sessionmaker() as session:  # reads only; nothing to commit
+                    ready = await self._apply_in_memory(session, events, carried=carried)
+                if writing is not None:
+                    written, writing = await writing, None
+                    if not written:
+                        return total
+                    total += written
+                writing = asyncio.create_task(self._commit(ready, after=position))
+                carried, position = ready.batch, ready.last
+            if writing is not None:
+                written, writing = await writing, None
+                total += written
+            return total
+        finally:
+            if writing is not None:  # an error while the next batch was read: the batch being
+                # written stands on its own, so it may finish before the error propagates
+                await asyncio.gather(writing, return_exceptions=True)
+
+    async def _commit(self, applied: Applied, *, after: int) -> int:
+        """Write a batch applied in memory, if the checkpoint is still `after`; returns the
+        events applied (0: the checkpoint had moved, nothing written)."""
+        async with unit_of_work(self.sessionmaker) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(
+                    select(self.checkpoints.c.position)
+                    .where(self.checkpoints.c.consumer == self.name)
+                    .with_for_update()
+                )
+            position = await self.checkpoint(session)
+            if position != after:
+                logger.info(
+                    "checkpoint moved by another consumer; batch dropped",
+                    extra={"expected": after, "found": position},
+                )
+                return 0
+            await self._write(session, applied)
+            await self._save_checkpoint(session, old=position, new=applied.last)
+        APPLIED.labels(self.name).inc(applied.events)
+        if applied.failed:
+            DEAD.labels(self.name).inc(len(applied.failed))
+        return applied.events
+
+    async def _write(self, session: AsyncSession, applied: Applied) -> None:
+        await store.write_facts(session, applied.writes)
+        await store.add_to_buckets(session, applied.rows)
+        await self.dead_letter(session, applied.failed)
 
     async def _apply_in_memory(
-        self, session: AsyncSession, events: Sequence[LoggedEvent]
-    ) -> tuple[store.FactWrites, list[store.BucketRow], list[tuple[LoggedEvent, Exception]]]:
-        """The facts to write, the counter rows and the failed events; the batch's persons and
-        changes are freed on return, before the writes."""
-        with _collector_paused():
-            read, failed = self._read_all(events)
-        batch = await load_batch(session, [change for _, change in read], self.rules)
+        self,
+        session: AsyncSession,
+        events: Sequence[LoggedEvent],
+        *,
+        carried: Batch | None = None,
+    ) -> Applied:
+        """The facts to write, the counter rows and the failed events of a batch, starting
+        from the stored facts, or from `carried` for what the previous batch touched."""
+        read, failed = self._read_all(events)
+        batch = await load_batch(
+            session, [change for _, change in read], self.rules, carried=carried
+        )
+        writes, rows = self._apply(batch, read, failed)
+        return Applied(batch, writes, rows, failed, len(events), events[-1].position)
+
+    def _apply(
+        self,
+        batch: Batch,
+        read: list[tuple[LoggedEvent, Change]],
+        failed: list[tuple[LoggedEvent, Exception]],
+    ) -> tuple[store.FactWrites, list[store.BucketRow]]:
+        """Apply the changes in log order; a change that raises joins `failed`."""
         with _collector_paused():
             for logged, change in read:
                 try:
@@ -297,7 +434,7 @@ class RollupConsumer(Consumer):
                 except Exception as exc:
                     failed.append((logged, exc))
             batch.certificate_rows()
-            return batch.writes, store.bucket_rows(batch.deltas()), failed
+            return batch.writes, store.bucket_rows(batch.deltas())
 
     def _read_all(
         self, events: Sequence[LoggedEvent]
@@ -305,26 +442,29 @@ class RollupConsumer(Consumer):
         """The events' changes (None-changes dropped), and the events that cannot be read."""
         read: list[tuple[LoggedEvent, Change]] = []
         failed: list[tuple[LoggedEvent, Exception]] = []
-        for logged in events:
-            try:
-                change = self.read(logged, self.policy)
-            except Exception as exc:
-                failed.append((logged, exc))
-                continue
-            if change is not None:
-                read.append((logged, change))
+        with _collector_paused():
+            for logged in events:
+                try:
+                    change = self.read(logged, self.policy)
+                except Exception as exc:
+                    failed.append((logged, exc))
+                    continue
+                if change is not None:
+                    read.append((logged, change))
         return read, failed
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused around a batch's in-memory work (no awaits inside).
+    """The cyclic garbage collector paused around a batch's work, or a whole catch-up.
 
-    A batch keeps several container objects per event alive until it ends; the collector would
-    keep promoting them and run full collections over the whole heap: about a fifth of the
-    consumer's CPU on a 114,000-event import (measured). Reference counting frees them when the
-    batch ends; the pause only delays collecting cycles (a dead letter's traceback) until the
-    next collection.
+    A batch keeps several container objects per event alive until it ends (two batches, while
+    one is written and the next applied); the collector would keep promoting them and run full
+    collections over the whole heap: a fifth to a quarter of the consumer's CPU on a
+    114,000-event import (measured). Reference counting frees them when the batch ends; the
+    pause only delays collecting cycles (a dead letter's traceback) until the next collection.
+    Across a catch-up's awaits the pause holds for the process's other tasks too (requests,
+    when the consumer is embedded in the web process): their cycles wait as long, seconds.
     """
     if not gc.isenabled():
         yield

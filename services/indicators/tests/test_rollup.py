@@ -1,0 +1,100 @@
+"""The pipelined catch-up: a batch applied from the previous one's state before it commits."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+from indicators import store
+from indicators.__main__ import run_reconcile
+from indicators.handlers import CONSUMER_NAME, consumer_factory
+from indicators.main import load_indicator_policy
+from indicators.rollup import RollupConsumer
+from indicators.synthetic import issued, person_key, revoked
+
+
+def _hold_commits_until_the_next_batch_is_applied(consumer: RollupConsumer) -> list[str]:
+    """Make each batch's transaction wait until the next batch has been applied in memory
+    (or the log is exhausted), so the next one's reads run before the first commits."""
+    steps: list[str] = []
+    applied_next: dict[int, asyncio.Event] = {}
+    apply, commit = consumer._apply_in_memory, consumer._commit
+
+    async def applying(session: Any, events: Any, **kwargs: Any) -> Any:
+        ready = await apply(session, events, **kwargs)
+        steps.append(f"applied {events[-1].position}")
+        applied_next.setdefault(events[0].position - 1, asyncio.Event()).set()
+        return ready
+
+    async def committing(ready: Any, *, after: int) -> int:
+        assert not gc.isenabled(), "the collector runs during a catch-up"
+        following = applied_next.setdefault(ready.last, asyncio.Event())
+        try:
+            await asyncio.wait_for(following.wait(), timeout=0.5)
+        except TimeoutError:  # the last batch: nothing follows
+            pass
+        written = await commit(ready, after=after)
+        steps.append(f"committed {ready.last}")
+        return written
+
+    consumer._apply_in_memory = applying  # type: ignore[method-assign]
+    consumer._commit = committing  # type: ignore[method-assign]
+    return steps
+
+
+async def test_a_batch_starts_from_the_state_the_uncommitted_previous_batch_leaves(env) -> None:
+    holder = person_key("holder")
+    await env.log.append(
+        [
+            issued(person=holder, certificate="c1", level="junior", on="2025-02-01"),
+            # no person key: only the previous batch, not yet committed, knows whose it is
+            revoked(person=None, certificate="c1", on="2025-04-01"),
+            issued(person=holder, certificate="c2", level="senior", on="2025-06-01"),
+            issued(person=person_key("other"), certificate="c3", level="junior"),
+        ]
+    )
+    env.consumer.batch_size = 1
+    steps = _hold_commits_until_the_next_batch_is_applied(env.consumer)
+
+    assert await env.consumer.catch_up() == 4
+
+    assert gc.isenabled()
+    assert steps[:3] == ["applied 1", "applied 2", "committed 1"]
+    async with env.consumer.sessionmaker() as session:
+        assert await store.dead_letter_count(session, consumer=CONSUMER_NAME) == 0
+        assert await store.checkpoint_position(session, consumer=CONSUMER_NAME) == 4
+    values = await env.values(year=2025)
+    assert (values["skilled_talents"], values["high_skilled_talents"]) == (2, 1)
+    assert (await run_reconcile(env.settings, monthly=True)).differences == []
+
+
+async def test_a_batch_is_dropped_when_another_consumer_moved_the_checkpoint(env) -> None:
+    await env.log.append(
+        [
+            issued(person=person_key(n), certificate=f"c{n}", level="senior", on="2025-03-01")
+            for n in range(6)
+        ]
+    )
+    env.consumer.batch_size = 2
+    other = consumer_factory(load_indicator_policy(env.settings))(
+        env.consumer.sessionmaker, env.log, 2
+    )
+    commit = env.consumer._commit
+
+    async def committing(ready: Any, *, after: int) -> int:
+        written = await commit(ready, after=after)
+        if after == 0:  # a second replica applies the next batch meanwhile
+            assert await other.run_once() == 2
+        return written
+
+    env.consumer._commit = committing  # type: ignore[method-assign]
+
+    assert await env.consumer.catch_up() == 2  # its second batch found the checkpoint at 4
+
+    async with env.consumer.sessionmaker() as session:
+        assert await store.checkpoint_position(session, consumer=CONSUMER_NAME) == 4
+    assert (await env.values(year=2025))["skilled_talents"] == 4  # nothing applied twice
+    assert await other.catch_up() == 2
+    assert (await env.values(year=2025))["skilled_talents"] == 6
+    assert (await run_reconcile(env.settings, monthly=True)).differences == []
