@@ -501,6 +501,29 @@ def test_shards_read_every_other_chunk_with_spreadsheet_row_numbers(tmp_path) ->
     assert first[1]["number"] == "N0" and first[1]["employer_uscc"] is None
 
 
+def test_a_chunk_is_read_and_prepared_with_the_collector_paused(tmp_path, monkeypatch) -> None:
+    import gc
+    from datetime import date
+
+    from evaluation.imports import chunks
+
+    path = tmp_path / "rows.csv"
+    path.write_text("number,level\nN1,senior\nN2,senior\nN3,senior\n", encoding="utf-8")
+    seen = []
+
+    def prepare(*, rows, **_: object) -> list:
+        seen.append((len(rows), gc.isenabled()))
+        return rows
+
+    monkeypatch.setattr(chunks, "prepare_chunk", prepare)
+    chunks.open_job(
+        job_id="gc", csv_path=path, bodies={}, ctx=None, today=date(2026, 1, 1), chunk_rows=2
+    )
+    while chunks.next_chunk("gc") is not None:
+        assert gc.isenabled()
+    assert seen == [(2, False), (1, False)] and gc.isenabled()
+
+
 class _DriverError(Exception):
     """Stands in for a driver error with its SQLSTATE, as asyncpg raises them."""
 

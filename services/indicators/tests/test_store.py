@@ -7,7 +7,6 @@ lookups by one array parameter; on SQLite by executemany and chunked IN lists. R
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -21,7 +20,6 @@ from common.db import make_engine, make_sessionmaker, unit_of_work
 from common.testing.databases import DatabaseFactory
 from indicators import store
 from indicators.db import MIGRATIONS
-from indicators.rollup import _collector_paused
 from indicators.rules import HIGH_SKILLED, SKILLED
 from indicators.timeline import (
     Certificate,
@@ -189,18 +187,3 @@ def test_one_certificate_counts_as_the_general_walk_would() -> None:
         _one_talent(one, rules, shortcut)
         _talents_walk([one], rules, walk)
         assert {k: v for k, v in shortcut.items() if v} == {k: v for k, v in walk.items() if v}
-
-
-def test_the_collector_is_restored_after_a_batch() -> None:
-    assert gc.isenabled()
-    with pytest.raises(ValueError), _collector_paused():
-        assert not gc.isenabled()
-        raise ValueError
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with _collector_paused():
-            pass
-        assert not gc.isenabled()  # left as the caller had it
-    finally:
-        gc.enable()

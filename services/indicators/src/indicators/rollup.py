@@ -14,7 +14,7 @@ For each batch, in one transaction:
    written to the calendar-bucket counters with one upsert; new and changed facts are written in
    bulk; the checkpoint advances in the same transaction.
 
-The in-memory steps run with the cyclic garbage collector paused (`_collector_paused`), and a
+The in-memory steps run with the cyclic garbage collector paused (`collector_paused`), and a
 person first seen in the batch, with no stored facts, contributed nothing before it.
 
 `RollupConsumer.catch_up` overlaps batches: steps 1–4 of the next batch run in memory while the
@@ -25,17 +25,16 @@ state instead of the database (ADR 0007).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.collector import collector_paused
 from common.db import unit_of_work
 from common.eventlog.consumer import APPLIED, DEAD, Consumer
 from common.eventlog.envelope import LoggedEvent
@@ -344,9 +343,9 @@ class RollupConsumer(Consumer):
         from batch N's in-memory state and is written after N commits, in a transaction that
         finds the checkpoint where N left it — or not at all (another replica moved it; the
         next call starts again from the stored checkpoint). The cyclic garbage collector is
-        paused throughout (`_collector_paused`).
+        paused throughout (`collector_paused`).
         """
-        with _collector_paused():
+        with collector_paused():
             return await self._pipelined_catch_up()
 
     async def _pipelined_catch_up(self) -> int:
@@ -427,7 +426,7 @@ class RollupConsumer(Consumer):
         failed: list[tuple[LoggedEvent, Exception]],
     ) -> tuple[store.FactWrites, list[store.BucketRow]]:
         """Apply the changes in log order; a change that raises joins `failed`."""
-        with _collector_paused():
+        with collector_paused():
             for logged, change in read:
                 try:
                     batch.apply(change)
@@ -442,7 +441,7 @@ class RollupConsumer(Consumer):
         """The events' changes (None-changes dropped), and the events that cannot be read."""
         read: list[tuple[LoggedEvent, Change]] = []
         failed: list[tuple[LoggedEvent, Exception]] = []
-        with _collector_paused():
+        with collector_paused():
             for logged in events:
                 try:
                     change = self.read(logged, self.policy)
@@ -452,25 +451,3 @@ class RollupConsumer(Consumer):
                 if change is not None:
                     read.append((logged, change))
         return read, failed
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused around a batch's work, or a whole catch-up.
-
-    A batch keeps several container objects per event alive until it ends (two batches, while
-    one is written and the next applied); the collector would keep promoting them and run full
-    collections over the whole heap: a fifth to a quarter of the consumer's CPU on a
-    114,000-event import (measured). Reference counting frees them when the batch ends; the
-    pause only delays collecting cycles (a dead letter's traceback) until the next collection.
-    Across a catch-up's awaits the pause holds for the process's other tasks too (requests,
-    when the consumer is embedded in the web process): their cycles wait as long, seconds.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()

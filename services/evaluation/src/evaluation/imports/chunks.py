@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.collector import collector_paused
 from common.db import make_engine, make_sessionmaker, unit_of_work
 from evaluation.context import EvaluationContext
 from evaluation.imports import reader
@@ -85,13 +86,21 @@ def open_job(
 
 
 def next_chunk(job_id: str) -> PreparedChunk | None:
-    """The shard's next chunk, checked and prepared; None (and the file closed) at the end."""
+    """The shard's next chunk, checked and prepared; None (and the file closed) at the end.
+
+    Read and prepared with the cyclic collector paused: a chunk's rows, models and tuples stay
+    alive until it is written, and collections over them cost a fifth of the preparation
+    (51 -> 41 µs a row, measured over a two-shard read of 40,000 rows).
+    """
     job = _jobs[job_id]
-    rows = next(job.chunks, None)
-    if rows is None:
-        close_job(job_id)
-        return None
-    return prepare_chunk(job_id=job_id, rows=rows, bodies=job.bodies, ctx=job.ctx, today=job.today)
+    with collector_paused():
+        rows = next(job.chunks, None)
+        if rows is None:
+            close_job(job_id)
+            return None
+        return prepare_chunk(
+            job_id=job_id, rows=rows, bodies=job.bodies, ctx=job.ctx, today=job.today
+        )
 
 
 def write_next_chunk(job_id: str) -> ChunkResult | None:
@@ -99,10 +108,12 @@ def write_next_chunk(job_id: str) -> ChunkResult | None:
     file closed) at the end."""
     job = _jobs[job_id]
     assert job.engine is not None, "the job was opened without a database"
-    prepared = next_chunk(job_id)
-    if prepared is None:
-        return None
-    return _loop().run_until_complete(_write(job.engine, prepared, job.ctx))
+    # As in `next_chunk` (in the web process's import thread, its requests share the pause).
+    with collector_paused():
+        prepared = next_chunk(job_id)
+        if prepared is None:
+            return None
+        return _loop().run_until_complete(_write(job.engine, prepared, job.ctx))
 
 
 async def _write(
