@@ -161,6 +161,32 @@ async def test_overlong_values_are_refused_not_truncated(sessions, databases) ->
             await store.add_to_buckets(session, [("t" * 33, "d", date(2025, 1, 1), SKILLED, 1)])
 
 
+@pytest.mark.parametrize("table", ["certificate_facts", "completion_facts", "membership_facts"])
+async def test_person_lookups_use_the_person_key_index(sessions, databases, table) -> None:
+    """As the batch lookups run (`key_lookups`, one array of keys): by the hash index on
+    PostgreSQL (migration 0004), by the B-tree on SQLite."""
+    postgres = databases.backend == "postgresql"
+    where = "person_key = ANY(CAST(:keys AS varchar[]))" if postgres else "person_key IN ('k')"
+    explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
+    async with unit_of_work(sessions) as session:
+        async with store.key_lookups(session):
+            plan = await session.execute(
+                text(f"{explain} SELECT * FROM {table} WHERE {where}"),
+                {"keys": ["k1", "k2"]} if postgres else {},
+            )
+            described = " ".join(str(row) for row in plan)
+        assert f"ix_{table}_person_key" in described
+        if postgres:
+            kind = await session.execute(
+                text(
+                    "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+                    "WHERE c.relname = :name"
+                ),
+                {"name": f"ix_{table}_person_key"},
+            )
+            assert kind.scalar_one() == "hash"
+
+
 async def test_lookups_use_indexes_and_then_scans_are_allowed_again(sessions, databases) -> None:
     if databases.backend != "postgresql":
         pytest.skip("PostgreSQL planner settings")
