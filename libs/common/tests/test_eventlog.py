@@ -71,6 +71,49 @@ async def test_relay_twice_gives_one_log_entry(producer_db, event_log, log_engin
     assert await event_log.head() == 5
 
 
+async def test_a_held_relay_claims_nothing_until_the_hold_is_lifted_or_too_long(
+    producer_db, event_log, log_engine, monkeypatch
+) -> None:
+    """The hold is read from the service's database before each claim; a stretch of holding
+    ends after `hold_max_seconds` even if the bulk work goes on."""
+    engine, things, outbox = producer_db
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        await Outbox(outbox, source="/test").add(session, *[make_event(i) for i in range(3)])
+
+    async def bulk_work_running(conn) -> bool:  # a row of `things` named "bulk" stands for it
+        found = await conn.execute(select(things.c.id).where(things.c.name == "bulk"))
+        return found.first() is not None
+
+    clock = [1000.0]
+    monkeypatch.setattr("common.eventlog.relay.time.monotonic", lambda: clock[0])
+    relay = OutboxRelay(
+        engine=engine,
+        table=outbox,
+        log=event_log,
+        source="/test",
+        batch_size=2,
+        hold=bulk_work_running,
+        hold_max_seconds=30,
+    )
+    async with engine.begin() as conn:
+        await conn.execute(insert(things).values(id=1, name="bulk"))
+    assert await relay.drain() == 0 and await relay.held()
+    assert await count(engine, outbox) == 3 and await event_log.head() == 0
+    clock[0] += 29
+    assert await relay.drain() == 0
+    clock[0] += 2  # held for 31 s in a row: the relay goes on although the work does
+    assert await relay.run_once() == 2
+    async with engine.begin() as conn:
+        await conn.execute(things.delete())
+    assert not await relay.held()
+    assert await relay.drain() == 1 and await event_log.head() == 3
+    async with engine.begin() as conn:  # new bulk work: a new stretch of holding
+        await conn.execute(insert(things).values(id=2, name="bulk"))
+    assert await relay.held()
+    relay.hold_max_seconds = 0  # 0: never held
+    assert not await relay.held()
+
+
 async def test_two_relays_at_once_give_no_duplicates(producer_db, event_log, log_engine) -> None:
     engine, _things, outbox = producer_db
     box = Outbox(outbox, source="/test")

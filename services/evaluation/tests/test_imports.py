@@ -351,6 +351,65 @@ async def test_stopping_the_service_interrupts_a_running_job(env, monkeypatch) -
     assert job["status"] == "interrupted" and job["failure_reason"] == "service_stopped"
 
 
+async def test_a_writing_import_holds_the_relay_until_it_ends(make_env, monkeypatch) -> None:
+    """The relay leaves the outbox alone while an import writes (ADR 0008), and relays
+    everything once the job has ended."""
+    from common.eventlog.relay import OutboxRelay
+    from evaluation.events import SOURCE
+    from evaluation.imports import worker
+    from evaluation.imports.service import import_writing
+    from evaluation.models import outbox
+
+    env = await make_env(with_log=True)
+    assert (await env.issue()).status_code == 201  # an event waiting in the outbox
+    relay = OutboxRelay(
+        engine=env.engine, table=outbox, log=env.log, source=SOURCE, hold=import_writing
+    )
+    started = asyncio.Event()
+
+    async def stuck(*_args: Any, **_kwargs: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(worker, "store_chunk", stuck)  # the web process writes (SQLite)
+    monkeypatch.setattr(worker, "_run_writers", stuck)  # the worker processes write
+    await upload(env, csv_file([row(1)]))
+    await asyncio.wait_for(started.wait(), 60)
+    assert await relay.drain() == 0 and await env.log.head() == 0
+    await env.app.state.import_tasks.cancel_all()  # the job ends (interrupted)
+    assert await relay.drain() == 1 and await env.log.head() == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "beat_seconds_ago", "holds"),
+    [("running", 2, True), ("running", 30, False), ("completed", 2, False)],
+)
+async def test_only_a_running_job_with_a_recent_heartbeat_holds_the_relay(
+    env, status, beat_seconds_ago, holds
+) -> None:
+    from evaluation.imports.service import import_writing
+
+    async with env.engine.begin() as conn:
+        await conn.execute(
+            ImportJob.__table__.insert().values(
+                id="job-1",
+                status=status,
+                file_format="csv",
+                file_sha256="0" * 64,
+                size_bytes=1,
+                processed_rows=0,
+                created=0,
+                duplicates=0,
+                errors=0,
+                submitted_by="admin-1",
+                created_at=datetime.now(UTC) - timedelta(minutes=1),
+                heartbeat_at=datetime.now(UTC) - timedelta(seconds=beat_seconds_ago),
+            )
+        )
+    async with env.engine.connect() as conn:
+        assert await import_writing(conn) is holds
+
+
 async def test_unknown_job(env) -> None:
     assert (await env.client.get("/v1/imports/nope", headers=env.admin)).status_code == 404
     errors = await env.client.get("/v1/imports/nope/errors.csv", headers=env.admin)

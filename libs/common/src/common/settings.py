@@ -62,6 +62,9 @@ class BaseServiceSettings(BaseSettings):
     # after the import, 2,000 in 4.8 s; fewer, larger counter upserts in the consumer.
     relay_batch_size: int = 5000
     consumer_batch_size: int = 5000
+    # A relay whose service asks it to wait for bulk work (an import) waits at most this long at
+    # a stretch; 0: never waits (ADR 0008).
+    relay_hold_max_seconds: float = 60.0
     # Relay and consumer processes serve Prometheus metrics on this port (0 = off).
     metrics_port: int = 0
     policy_dir: str = ""

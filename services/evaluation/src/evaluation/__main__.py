@@ -7,6 +7,7 @@ from common.eventlog.runner import run_relay_process
 from common.migrations import upgrade
 from evaluation.db import MIGRATIONS
 from evaluation.events import SOURCE
+from evaluation.imports.service import import_writing
 from evaluation.models import outbox
 from evaluation.settings import EvaluationSettings
 
@@ -16,7 +17,9 @@ async def _migrate() -> None:
 
 
 async def _relay() -> None:
-    await run_relay_process(settings=EvaluationSettings(), table=outbox, source=SOURCE)
+    await run_relay_process(
+        settings=EvaluationSettings(), table=outbox, source=SOURCE, hold=import_writing
+    )
 
 
 async def _backfill() -> None:

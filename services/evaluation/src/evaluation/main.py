@@ -22,7 +22,7 @@ from evaluation.db import MIGRATIONS
 from evaluation.events import SOURCE
 from evaluation.holders.api import router as holders_router
 from evaluation.imports.api import router as imports_router
-from evaluation.imports.service import mark_stale_interrupted
+from evaluation.imports.service import import_writing, mark_stale_interrupted
 from evaluation.imports.worker import ImportTasks
 from evaluation.models import outbox
 from evaluation.rewards.api import router as rewards_router
@@ -58,7 +58,7 @@ def create_app(settings: EvaluationSettings | None = None) -> FastAPI:
                 imports_router,
                 rewards_router,
             ],
-            workers=[relay_worker(table=outbox, source=SOURCE)],
+            workers=[relay_worker(table=outbox, source=SOURCE, hold=import_writing)],
             state={
                 "policy": context.policy,
                 "evaluation": context,

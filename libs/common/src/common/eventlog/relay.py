@@ -5,17 +5,23 @@ deleted in the transaction that claimed them, after the log has committed them. 
 (`common.eventlog.outbox.pack`) goes to the log as the events it holds.
 Several relays may run at once: on PostgreSQL each claims rows with `FOR UPDATE SKIP LOCKED`;
 on SQLite the claim transaction holds the database write lock.
+
+A service may ask its relay to wait while bulk work runs (`hold`, checked before each claim; at
+most `hold_max_seconds` at a stretch): its events then reach the log, and the consumers start on
+them, once the bulk work has the machine to itself no more (ADR 0008).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import BigInteger, Table, any_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.eventlog.backend import EventLog
 from common.eventlog.envelope import EventRecord
@@ -24,6 +30,9 @@ from common.eventlog.outbox import batch_events, records_query, unpack
 logger = logging.getLogger("common.eventlog.relay")
 RELAYED = Counter("outbox_relayed_events_total", "Outbox events copied to the log", ["source"])
 BACKLOG = Gauge("outbox_backlog", "Unpublished outbox rows", ["source"])
+HELD = Gauge("outbox_relay_held", "1 while the relay waits for bulk work", ["source"])
+# Whether bulk work in the service's database asks the relay to wait (read on a connection).
+Hold = Callable[[AsyncConnection], Awaitable[bool]]
 
 
 class OutboxRelay:
@@ -37,12 +46,37 @@ class OutboxRelay:
         log: EventLog,
         source: str,
         batch_size: int = 500,
+        hold: Hold | None = None,
+        hold_max_seconds: float = 60.0,
     ) -> None:
         self.engine = engine
         self.table = table
         self.log = log
         self.source = source
         self.batch_size = batch_size
+        self.hold = hold
+        self.hold_max_seconds = hold_max_seconds
+        self._held_since: float | None = None
+
+    async def held(self) -> bool:
+        """True while `hold` asks the relay to wait, for at most `hold_max_seconds` from the
+        first time it asked in a row (then the relay goes on until the hold is lifted)."""
+        if self.hold is None or self.hold_max_seconds <= 0:
+            return False
+        async with self.engine.connect() as conn:
+            wanted = await self.hold(conn)
+        if not wanted:
+            if self._held_since is not None:
+                self._held_since = None
+                HELD.labels(self.source).set(0)
+            return False
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+            logger.info("relay held by bulk work")
+        waiting = now - self._held_since < self.hold_max_seconds
+        HELD.labels(self.source).set(int(waiting))
+        return waiting
 
     async def run_once(self) -> int:
         """Relay one batch of about `batch_size` events; returns the number of events handled.
@@ -51,7 +85,10 @@ class OutboxRelay:
         claimed rows past `batch_size` events (the first row always goes) are left for the next
         batch. Only then is the data read: the JSON text the outbox holds goes over as it is
         (never decoded and re-encoded), except a batch row's, which is split into its events.
+        Nothing is claimed while the relay is `held`.
         """
+        if await self.held():
+            return 0
         table = self.table
         postgres = self.engine.dialect.name == "postgresql"
         claim = (

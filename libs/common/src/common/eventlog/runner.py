@@ -15,7 +15,7 @@ from common.cli import run_until_signalled
 from common.db import make_engine, make_sessionmaker
 from common.eventlog.backend import EventLog
 from common.eventlog.consumer import Consumer
-from common.eventlog.relay import OutboxRelay
+from common.eventlog.relay import Hold, OutboxRelay
 from common.eventlog.sql_log import SqlEventLog
 from common.observability import configure_logging
 from common.settings import BaseServiceSettings
@@ -24,7 +24,7 @@ from common.settings import BaseServiceSettings
 ConsumerFactory = Callable[[async_sessionmaker[AsyncSession], EventLog, int], Consumer]
 
 
-def relay_worker(*, table: Table, source: str) -> Worker:
+def relay_worker(*, table: Table, source: str, hold: Hold | None = None) -> Worker:
     """The outbox relay as a background task of the web process."""
 
     async def run(app: FastAPI, stop: asyncio.Event) -> None:
@@ -35,6 +35,8 @@ def relay_worker(*, table: Table, source: str) -> Worker:
             log=app.state.eventlog,
             source=source,
             batch_size=settings.relay_batch_size,
+            hold=hold,
+            hold_max_seconds=settings.relay_hold_max_seconds,
         )
         await relay.run_forever(interval=settings.relay_interval_seconds, stop=stop)
 
@@ -62,7 +64,9 @@ def _start_process(settings: BaseServiceSettings) -> None:
         start_http_server(settings.metrics_port)
 
 
-async def run_relay_process(*, settings: BaseServiceSettings, table: Table, source: str) -> None:
+async def run_relay_process(
+    *, settings: BaseServiceSettings, table: Table, source: str, hold: Hold | None = None
+) -> None:
     """`python -m <service> relay`: relay until SIGTERM (metrics on `metrics_port`)."""
     _start_process(settings)
     engine = make_engine(settings.database_url)
@@ -73,6 +77,8 @@ async def run_relay_process(*, settings: BaseServiceSettings, table: Table, sour
         log=SqlEventLog(log_engine),
         source=source,
         batch_size=settings.relay_batch_size,
+        hold=hold,
+        hold_max_seconds=settings.relay_hold_max_seconds,
     )
     try:
         await run_until_signalled(

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.ids import new_id
 from evaluation.bodies.service import load_bodies
@@ -97,6 +97,23 @@ async def mark_stale_interrupted(session: AsyncSession, *, stale_after: float) -
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# A running job holds the relay only while its heartbeat (every chunk) is this recent: a job
+# whose process died stops holding it within seconds, long before it is marked interrupted.
+HOLD_HEARTBEAT_SECONDS = 10.0
+
+
+async def import_writing(conn: AsyncConnection) -> bool:
+    """Whether an import is writing chunks: the relay's `hold` (ADR 0008), so that the import
+    has the machine to itself and its events follow it."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=HOLD_HEARTBEAT_SECONDS)
+    found = await conn.execute(
+        select(ImportJob.id)
+        .where(ImportJob.status == "running", ImportJob.heartbeat_at >= cutoff)
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def set_job(session: AsyncSession, job_id: str, **values: Any) -> None:
