@@ -114,6 +114,27 @@ async def test_a_held_relay_claims_nothing_until_the_hold_is_lifted_or_too_long(
     assert not await relay.held()
 
 
+async def test_a_batch_is_relayed_with_the_collector_paused(
+    producer_db, event_log, monkeypatch
+) -> None:
+    import gc
+
+    engine, _things, outbox = producer_db
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        await Outbox(outbox, source="/test").add(session, make_event(1))
+    seen: list[bool] = []
+    append = event_log.append_records
+
+    async def appending(records):
+        seen.append(gc.isenabled())
+        return await append(records)
+
+    monkeypatch.setattr(event_log, "append_records", appending)
+    relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test")
+    assert await relay.drain() == 1
+    assert seen == [False] and gc.isenabled()
+
+
 async def test_two_relays_at_once_give_no_duplicates(producer_db, event_log, log_engine) -> None:
     engine, _things, outbox = producer_db
     box = Outbox(outbox, source="/test")
