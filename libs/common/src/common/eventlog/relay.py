@@ -7,8 +7,8 @@ Several relays may run at once: on PostgreSQL each claims rows with `FOR UPDATE 
 on SQLite the claim transaction holds the database write lock.
 
 A service may ask its relay to wait while bulk work runs (`hold`, checked before each claim; at
-most `hold_max_seconds` at a stretch): its events then reach the log, and the consumers start on
-them, once the bulk work has the machine to itself no more (ADR 0008).
+most `hold_max_seconds` at a stretch), so that the bulk work has the machine to itself: its
+events reach the log, and the consumers, after it (ADR 0008).
 """
 
 from __future__ import annotations
