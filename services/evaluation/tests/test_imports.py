@@ -310,29 +310,37 @@ async def test_uploaded_files_are_removed(env) -> None:
     assert list(env.app.state.settings.import_path().iterdir()) == []
 
 
-async def test_a_job_without_heartbeat_is_interrupted(env) -> None:
+async def _insert_job(env, *, job_id: str, status: str, rows: int, beat_ago: timedelta) -> None:
+    """A job row as a worker leaves it, `rows` processed and created, its heartbeat `beat_ago`."""
     async with env.engine.begin() as conn:
         await conn.execute(
             ImportJob.__table__.insert().values(
-                id="job-stale",
-                status="running",
+                id=job_id,
+                status=status,
                 file_format="csv",
                 file_sha256="0" * 64,
                 size_bytes=1,
-                processed_rows=5_000,
-                created=5_000,
+                processed_rows=rows,
+                created=rows,
                 duplicates=0,
                 errors=0,
                 submitted_by="admin-1",
                 created_at=datetime.now(UTC) - timedelta(minutes=10),
-                heartbeat_at=datetime.now(UTC) - timedelta(minutes=5),
+                heartbeat_at=datetime.now(UTC) - beat_ago,
             )
         )
+
+
+async def test_a_job_without_heartbeat_is_interrupted(env) -> None:
+    await _insert_job(
+        env, job_id="job-stale", status="running", rows=5_000, beat_ago=timedelta(minutes=5)
+    )
     job = (await env.client.get("/v1/imports/job-stale", headers=env.admin)).json()
     assert job["status"] == "interrupted" and job["processed_rows"] == 5_000
 
 
-async def test_stopping_the_service_interrupts_a_running_job(env, monkeypatch) -> None:
+async def _start_a_stuck_import(env, monkeypatch) -> str:
+    """Upload a file whose job starts writing and then waits for ever; returns its id."""
     from evaluation.imports import worker
 
     started = asyncio.Event()
@@ -346,8 +354,13 @@ async def test_stopping_the_service_interrupts_a_running_job(env, monkeypatch) -
     response = await upload(env, csv_file([row(1)]))
     # Generous: the worker processes start on this first import (seconds on a slow machine).
     await asyncio.wait_for(started.wait(), 60)
+    return str(response.json()["id"])
+
+
+async def test_stopping_the_service_interrupts_a_running_job(env, monkeypatch) -> None:
+    job_id = await _start_a_stuck_import(env, monkeypatch)
     await env.app.state.import_tasks.cancel_all()
-    job = (await env.client.get(f"/v1/imports/{response.json()['id']}", headers=env.admin)).json()
+    job = (await env.client.get(f"/v1/imports/{job_id}", headers=env.admin)).json()
     assert job["status"] == "interrupted" and job["failure_reason"] == "service_stopped"
 
 
@@ -356,7 +369,6 @@ async def test_a_writing_import_holds_the_relay_until_it_ends(make_env, monkeypa
     everything once the job has ended."""
     from common.eventlog.relay import OutboxRelay
     from evaluation.events import SOURCE
-    from evaluation.imports import worker
     from evaluation.imports.service import import_writing
     from evaluation.models import outbox
 
@@ -365,16 +377,7 @@ async def test_a_writing_import_holds_the_relay_until_it_ends(make_env, monkeypa
     relay = OutboxRelay(
         engine=env.engine, table=outbox, log=env.log, source=SOURCE, hold=import_writing
     )
-    started = asyncio.Event()
-
-    async def stuck(*_args: Any, **_kwargs: Any) -> None:
-        started.set()
-        await asyncio.sleep(3600)
-
-    monkeypatch.setattr(worker, "store_chunk", stuck)  # the web process writes (SQLite)
-    monkeypatch.setattr(worker, "_run_writers", stuck)  # the worker processes write
-    await upload(env, csv_file([row(1)]))
-    await asyncio.wait_for(started.wait(), 60)
+    await _start_a_stuck_import(env, monkeypatch)
     assert await relay.drain() == 0 and await env.log.head() == 0
     await env.app.state.import_tasks.cancel_all()  # the job ends (interrupted)
     assert await relay.drain() == 1 and await env.log.head() == 1
@@ -389,23 +392,9 @@ async def test_only_a_running_job_with_a_recent_heartbeat_holds_the_relay(
 ) -> None:
     from evaluation.imports.service import import_writing
 
-    async with env.engine.begin() as conn:
-        await conn.execute(
-            ImportJob.__table__.insert().values(
-                id="job-1",
-                status=status,
-                file_format="csv",
-                file_sha256="0" * 64,
-                size_bytes=1,
-                processed_rows=0,
-                created=0,
-                duplicates=0,
-                errors=0,
-                submitted_by="admin-1",
-                created_at=datetime.now(UTC) - timedelta(minutes=1),
-                heartbeat_at=datetime.now(UTC) - timedelta(seconds=beat_seconds_ago),
-            )
-        )
+    await _insert_job(
+        env, job_id="job-1", status=status, rows=0, beat_ago=timedelta(seconds=beat_seconds_ago)
+    )
     async with env.engine.connect() as conn:
         assert await import_writing(conn) is holds
 

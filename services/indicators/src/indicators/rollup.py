@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.collector import collector_paused
@@ -378,13 +377,7 @@ class RollupConsumer(Consumer):
         """Write a batch applied in memory, if the checkpoint is still `after`; returns the
         events applied (0: the checkpoint had moved, nothing written)."""
         async with unit_of_work(self.sessionmaker) as session:
-            if session.get_bind().dialect.name == "postgresql":
-                await session.execute(
-                    select(self.checkpoints.c.position)
-                    .where(self.checkpoints.c.consumer == self.name)
-                    .with_for_update()
-                )
-            position = await self.checkpoint(session)
+            position = await self.locked_checkpoint(session)
             if position != after:
                 logger.info(
                     "checkpoint moved by another consumer; batch dropped",

@@ -90,6 +90,17 @@ class Consumer:
         ).scalar_one_or_none()
         return int(value or 0)
 
+    async def locked_checkpoint(self, session: AsyncSession) -> int:
+        """The last applied position, its row locked first (PostgreSQL) for the rest of the
+        transaction, so that two replicas never apply one batch."""
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(
+                select(self.checkpoints.c.position)
+                .where(self.checkpoints.c.consumer == self.name)
+                .with_for_update()
+            )
+        return await self.checkpoint(session)
+
     async def _save_checkpoint(self, session: AsyncSession, *, old: int, new: int) -> None:
         now = datetime.now(UTC)
         if old == 0 and await self._missing(session):
@@ -112,14 +123,7 @@ class Consumer:
     async def run_once(self) -> int:
         """Apply one batch in one transaction; returns the number of events read."""
         async with unit_of_work(self.sessionmaker) as session:
-            # Lock the checkpoint row first (PostgreSQL), so two replicas never apply one batch.
-            if session.get_bind().dialect.name == "postgresql":
-                await session.execute(
-                    select(self.checkpoints.c.position)
-                    .where(self.checkpoints.c.consumer == self.name)
-                    .with_for_update()
-                )
-            position = await self.checkpoint(session)
+            position = await self.locked_checkpoint(session)
             batch = await self.log.read(after=position, limit=self.batch_size)
             dead = await self.apply_batch(session, batch) if batch else 0
             if batch:
