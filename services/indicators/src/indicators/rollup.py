@@ -14,8 +14,9 @@ For each batch, in one transaction:
    written to the calendar-bucket counters with one upsert; new and changed facts are written in
    bulk; the checkpoint advances in the same transaction.
 
-The in-memory steps run with the cyclic garbage collector paused (`collector_paused`), and a
-person first seen in the batch, with no stored facts, contributed nothing before it.
+A batch, and a whole catch-up, runs with the cyclic garbage collector paused
+(`collector_paused`), and a person first seen in the batch, with no stored facts, contributed
+nothing before it.
 
 `RollupConsumer.catch_up` overlaps batches: steps 1–4 of the next batch run in memory while the
 previous batch's transaction writes, taking what the previous batch touched from its in-memory
@@ -330,8 +331,9 @@ class RollupConsumer(Consumer):
 
     async def apply_batch(self, session: AsyncSession, events: Sequence[LoggedEvent]) -> int:
         """Apply events to the rollups in the session's transaction; returns dead letters."""
-        applied = await self._apply_in_memory(session, events)
-        await self._write(session, applied)
+        with collector_paused():
+            applied = await self._apply_in_memory(session, events)
+            await self._write(session, applied)
         return len(applied.failed)
 
     async def catch_up(self) -> int:
@@ -419,14 +421,13 @@ class RollupConsumer(Consumer):
         failed: list[tuple[LoggedEvent, Exception]],
     ) -> tuple[store.FactWrites, list[store.BucketRow]]:
         """Apply the changes in log order; a change that raises joins `failed`."""
-        with collector_paused():
-            for logged, change in read:
-                try:
-                    batch.apply(change)
-                except Exception as exc:
-                    failed.append((logged, exc))
-            batch.certificate_rows()
-            return batch.writes, store.bucket_rows(batch.deltas())
+        for logged, change in read:
+            try:
+                batch.apply(change)
+            except Exception as exc:
+                failed.append((logged, exc))
+        batch.certificate_rows()
+        return batch.writes, store.bucket_rows(batch.deltas())
 
     def _read_all(
         self, events: Sequence[LoggedEvent]
@@ -434,13 +435,12 @@ class RollupConsumer(Consumer):
         """The events' changes (None-changes dropped), and the events that cannot be read."""
         read: list[tuple[LoggedEvent, Change]] = []
         failed: list[tuple[LoggedEvent, Exception]] = []
-        with collector_paused():
-            for logged in events:
-                try:
-                    change = self.read(logged, self.policy)
-                except Exception as exc:
-                    failed.append((logged, exc))
-                    continue
-                if change is not None:
-                    read.append((logged, change))
+        for logged in events:
+            try:
+                change = self.read(logged, self.policy)
+            except Exception as exc:
+                failed.append((logged, exc))
+                continue
+            if change is not None:
+                read.append((logged, change))
         return read, failed
