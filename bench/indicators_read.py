@@ -41,7 +41,7 @@ from common.testing.plugin import running_app
 from indicators.db import MIGRATIONS
 from indicators.handlers import consumer_factory
 from indicators.main import create_app, load_indicator_policy
-from indicators.models import CertificateFact, IndicatorDelta
+from indicators.models import CertificateFact, indicator_counters
 from indicators.settings import IndicatorsSettings
 from indicators.synthetic import batches, district_log
 
@@ -130,7 +130,7 @@ async def fill(
                 await session.execute(select(func.count()).select_from(CertificateFact))
             ).scalar_one()
             rows = (
-                await session.execute(select(func.count()).select_from(IndicatorDelta))
+                await session.execute(select(func.count()).select_from(indicator_counters))
             ).scalar_one()
     finally:
         await engine.dispose()

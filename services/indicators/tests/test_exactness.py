@@ -18,7 +18,7 @@ import pytest
 from common.db import make_engine
 from common.eventlog.sql_log import SqlEventLog
 from indicators.__main__ import rebuild, run_reconcile
-from indicators.models import IndicatorDelta
+from indicators.models import indicator_counters
 from indicators.synthetic import batches, district_log
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -88,8 +88,8 @@ async def test_reconcile_command_reports_every_difference_and_fails(env) -> None
             ("jintang", "skilled_talents", 5),
         ):
             await session.execute(
-                IndicatorDelta.__table__.insert().values(
-                    town=town, grain="y", bucket=date(1990, 1, 1), code=code, delta=delta
+                indicator_counters.insert().values(
+                    town=town, grain="y", bucket=date(1990, 1, 1), code=code, total=delta
                 )
             )
         await session.commit()

@@ -53,32 +53,60 @@ def deltas(seed: int) -> dict[DeltaKey, int]:
     return out
 
 
-async def counters(session: AsyncSession) -> dict[store.BucketKey, int]:
-    rows = await session.execute(select(store.DELTAS))
-    return {(r.town, r.grain, r.bucket, r.code): r.delta for r in rows if r.delta}
+async def counters(session: AsyncSession) -> dict[store.BucketKey, store.BucketSums]:
+    rows = await session.execute(select(store.COUNTERS))
+    return {tuple(row[:4]): tuple(row[4:]) for row in rows if any(row[4:])}
+
+
+def added(
+    into: defaultdict[store.BucketKey, list[int]], sums: dict[store.BucketKey, store.BucketSums]
+) -> None:
+    for key, values in sums.items():
+        into[key] = [a + b for a, b in zip(into[key], values, strict=True)]
 
 
 async def test_counters_add_up_across_calls_and_transactions(sessions) -> None:
-    expected: defaultdict[store.BucketKey, int] = defaultdict(int)
+    expected: defaultdict[store.BucketKey, list[int]] = defaultdict(lambda: [0] * 32)
     async with unit_of_work(sessions) as session:
         for seed in (1, 1, 2):  # twice in one transaction: the stage never adds a row twice
             rows = store.bucket_rows(deltas(seed))
             assert await store.add_to_buckets(session, rows) == len(rows)
-            for key, value in store.buckets(deltas(seed)).items():
-                expected[key] += value
+            added(expected, store.buckets(deltas(seed)))
     async with unit_of_work(sessions) as session:
         await store.add_to_buckets(session, store.bucket_rows(deltas(3)))
-        for key, value in store.buckets(deltas(3)).items():
-            expected[key] += value
+        added(expected, store.buckets(deltas(3)))
         assert await store.add_to_buckets(session, []) == 0
     async with sessions() as session:
-        assert await counters(session) == {k: v for k, v in expected.items() if v}
+        assert await counters(session) == {k: tuple(v) for k, v in expected.items() if any(v)}
 
 
 def test_bucket_rows_are_the_buckets() -> None:
     rows = store.bucket_rows(deltas(4))
-    assert {row[:4]: row[4] for row in rows} == store.buckets(deltas(4))
-    assert len(rows) == len({row[:4] for row in rows}) and all(row[4] for row in rows)
+    assert {row[:4]: row[4:] for row in rows} == store.buckets(deltas(4))
+    assert len(rows) == len({row[:4] for row in rows}) and all(any(row[4:]) for row in rows)
+
+
+def test_buckets_hold_month_days_and_year_totals() -> None:
+    """A delta goes to its month's total and day column and to its year's total, for its town
+    and the district; a month whose days cancel out keeps its days (its total is 0)."""
+    sums = store.buckets(
+        {
+            (SKILLED, "maao", date(2025, 3, 31)): 2,
+            (SKILLED, "maao", date(2025, 3, 1)): -1,
+            (SKILLED, "maao", date(2025, 5, 9)): 1,
+            (SKILLED, "maao", date(2025, 5, 10)): -1,
+        }
+    )
+    march = [0] * 32
+    march[0], march[1], march[31] = 1, -1, 2
+    may = [0] * 32
+    may[9], may[10] = 1, -1
+    year = (1,) + (0,) * 31
+    for town in ("maao", "*"):
+        assert sums[(town, "m", date(2025, 3, 1), SKILLED)] == tuple(march)
+        assert sums[(town, "m", date(2025, 5, 1), SKILLED)] == tuple(may)
+        assert sums[(town, "y", date(2025, 1, 1), SKILLED)] == year
+    assert len(sums) == 6
 
 
 def certificate(n: int) -> Certificate:
@@ -158,7 +186,9 @@ async def test_overlong_values_are_refused_not_truncated(sessions, databases) ->
             await store.write_facts(session, store.FactWrites(certificates=[overlong]))
     with pytest.raises(Exception, match="too long"):
         async with unit_of_work(sessions) as session:
-            await store.add_to_buckets(session, [("t" * 33, "d", date(2025, 1, 1), SKILLED, 1)])
+            await store.add_to_buckets(
+                session, [("t" * 33, "y", date(2025, 1, 1), SKILLED, 1, *[0] * 31)]
+            )
 
 
 @pytest.mark.parametrize("table", ["certificate_facts", "completion_facts", "membership_facts"])

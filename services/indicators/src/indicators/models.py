@@ -3,13 +3,14 @@
 - `certificate_facts`, `completion_facts`, `membership_facts`: per-person state, so an event
   recomputes only its person's timeline (`indicators.timeline`).
 - `reward_facts`: reward grants and reversals (money flows, no person).
-- `indicator_deltas`: the rollups. One row per (town, grain, bucket, component) holding the sum of
-  the deltas dated inside that bucket: grain `d` = the day, `w` = the seven-day block of the month
-  (days 1–7, 8–14, 15–21, 22–28, 29–31; bucket = its first day), `m` = the month (bucket = its
-  first day), `y` = the year (bucket = 1 January). Every delta is written to all four grains, for
-  its town and for the district (`*`). A value as of D reads at most (years before D) + 11 months
-  + 4 blocks + 7 days rows per component (years + 12 months when D ends a month): the cost of a
-  read depends on the calendar, not on the number of certificates.
+- `indicator_counters`: the rollups. One row per (town, grain, bucket, component): grain `m` = a
+  month (bucket = its first day) holds the sum of the deltas dated in it (`total`) and the sum
+  of each of its days (`d01` … `d31`); grain `y` = a year (bucket = 1 January) holds only its
+  `total`. Every delta is added to its month and its year, for its town and for the district
+  (`*`). A value as of D reads at most (years before D) + 12 month rows per component, D's own
+  month summed up to D's day: the cost of a read depends on the calendar, not on the number of
+  certificates. A batch adds to about one row per town, component and month it touches (ADR
+  0009).
 - `employed_baselines` and `baseline_changes`: the employed-persons baseline officials enter per
   year (who/when audited). Not from the log, so a rebuild keeps them.
 """
@@ -18,7 +19,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import new_metadata
@@ -99,20 +110,23 @@ class RewardFact(Base):
     town: Mapped[str | None] = mapped_column(String(32))  # of the certificate
 
 
-class IndicatorDelta(Base):
-    """Sum of the deltas of one component, town and calendar bucket (see the module docstring)."""
+DAY_COLUMNS = tuple(f"d{day:02d}" for day in range(1, 32))
 
-    __tablename__ = "indicator_deltas"
-    # SQLite: clustered by the key, reads scan it only. PostgreSQL: pages left 30 % free, so
-    # that adding to a counter rewrites its row on the same page (a HOT update: no new index
-    # entry); most of a batch's upserts hit existing week, month and year rows.
-    __table_args__ = ({"sqlite_with_rowid": False, "postgresql_with": {"fillfactor": 70}},)
-
-    town: Mapped[str] = mapped_column(String(32), primary_key=True)
-    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
-    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
-    code: Mapped[str] = mapped_column(String(96), primary_key=True)
-    delta: Mapped[int] = mapped_column(BigInteger)
+# Core only (the store reads and writes it in bulk). SQLite: clustered by the key. PostgreSQL:
+# pages left 30 % free, so that adding to a counter rewrites its row on the same page (a HOT
+# update: no new index entry); most of a batch's upserts hit existing month and year rows.
+indicator_counters = Table(
+    "indicator_counters",
+    Base.metadata,
+    Column("town", String(32), primary_key=True),
+    Column("grain", String(1), primary_key=True),
+    Column("bucket", Date, primary_key=True),
+    Column("code", String(96), primary_key=True),
+    Column("total", BigInteger, nullable=False),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in DAY_COLUMNS),
+    sqlite_with_rowid=False,
+    postgresql_with={"fillfactor": 70},
+)
 
 
 class EmployedBaseline(Base):

@@ -355,8 +355,12 @@ class RollupConsumer(Consumer):
         total = 0
         carried: Batch | None = None
         writing: asyncio.Task[int] | None = None
+        reading = asyncio.create_task(self.log.read(after=position, limit=self.batch_size))
         try:
-            while events := await self.log.read(after=position, limit=self.batch_size):
+            while events := await reading:
+                reading = asyncio.create_task(  # the log's work overlaps this batch's
+                    self.log.read(after=events[-1].position, limit=self.batch_size)
+                )
                 async with self.sessionmaker() as session:  # reads only; nothing to commit
                     ready = await self._apply_in_memory(session, events, carried=carried)
                 if writing is not None:
@@ -371,6 +375,8 @@ class RollupConsumer(Consumer):
                 total += written
             return total
         finally:
+            reading.cancel()  # a read ahead past a stop or an error is not needed
+            await asyncio.gather(reading, return_exceptions=True)
             if writing is not None:  # an error while the next batch was read: the batch being
                 # written stands on its own, so it may finish before the error propagates
                 await asyncio.gather(writing, return_exceptions=True)

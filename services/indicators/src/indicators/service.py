@@ -267,7 +267,7 @@ async def trend(
     """The indicator at each month end (or each day) from start to end.
 
     Each point is the value as of that date for that date's year: stocks as of the date, flows
-    from 1 January of its year. Built from month and year counters (plus the day counters of the
+    from 1 January of its year. Built from month and year counters (plus the day sums of the
     months whose point is not a month end), not from one query per point.
     """
     measure = measure_of(code)
@@ -288,15 +288,10 @@ async def trend(
             months[(c, bucket.year, bucket.month)] = value
         partial = [p for p in points if not _is_month_end(p)]
         if partial:
-            for c, bucket, value in await store.bucket_totals(
-                session,
-                town=where,
-                codes=codes,
-                grain="d",
-                start=min(p.replace(day=1) for p in partial),
-                end=max(partial),
+            for c, day, value in await store.day_totals(
+                session, town=where, codes=codes, start=min(partial), end=max(partial)
             ):
-                days[(c, bucket)] = value
+                days[(c, day)] = value
     baselines: dict[int, int | None] = {}
     out = []
     for point in points:

@@ -7,11 +7,12 @@ executemany.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import operator
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
+from functools import reduce
 from operator import itemgetter
 from typing import Any
 
@@ -34,13 +35,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from indicators.models import (
+    DAY_COLUMNS,
     CertificateFact,
     CompletionFact,
-    IndicatorDelta,
     MembershipFact,
     RewardFact,
     checkpoints,
     dead_letters,
+    indicator_counters,
 )
 from indicators.rules import DISTRICT
 from indicators.timeline import Certificate, Completion, DeltaKey, Membership, Person
@@ -49,11 +51,14 @@ CERTIFICATES: Table = CertificateFact.__table__
 COMPLETIONS: Table = CompletionFact.__table__
 MEMBERSHIPS: Table = MembershipFact.__table__
 REWARDS: Table = RewardFact.__table__
-DELTAS: Table = IndicatorDelta.__table__
+COUNTERS: Table = indicator_counters
 CHUNK = 1000  # ids per IN (...) list
 
 BucketKey = tuple[str, str, date, str]  # (town, grain, bucket, code)
-BucketRow = tuple[str, str, date, str, int]  # (town, grain, bucket, code, delta)
+# A counter's sums: the total, then each day of the month (all zero in a year's row).
+BucketSums = tuple[int, ...]
+# (town, grain, bucket, code, total, d01, ..., d31): a row of `indicator_counters`
+BucketRow = tuple[Any, ...]
 
 
 def _postgres(session: AsyncSession) -> bool:
@@ -255,39 +260,41 @@ async def write_facts(session: AsyncSession, writes: FactWrites) -> None:
         await (await session.connection()).execute(statement, rows)
 
 
-def week_start(day: date) -> date:
-    """First day of the day's seven-day block of its month: the 1st, 8th, 15th, 22nd or 29th."""
-    return day.replace(day=(day.day - 1) // 7 * 7 + 1)
-
-
-def _bucket_sums(deltas: Mapping[DeltaKey, int]) -> defaultdict[BucketKey, int]:
-    out: defaultdict[BucketKey, int] = defaultdict(int)
-    periods: dict[date, tuple[date, date, date]] = {}  # day -> (week, month, year), computed once
+def _bucket_sums(deltas: Mapping[DeltaKey, int]) -> dict[BucketKey, list[int]]:
+    """Each delta added to its month's total and day and to its year's total, for its town and
+    the district: [total, day 1, ..., day 31] per counter."""
+    out: dict[BucketKey, list[int]] = {}
+    periods: dict[date, tuple[date, date]] = {}  # day -> (month, year), computed once
     for (code, town, day), value in deltas.items():
         if not value:
             continue
         period = periods.get(day)
         if period is None:
             month = day.replace(day=1)
-            period = periods[day] = (week_start(day), month, month.replace(month=1))
-        week, month, year = period
+            period = periods[day] = (month, month.replace(month=1))
+        month, year = period
         for where in (town, DISTRICT):
-            out[(where, "d", day, code)] += value
-            out[(where, "w", week, code)] += value
-            out[(where, "m", month, code)] += value
-            out[(where, "y", year, code)] += value
+            sums = out.get((where, "m", month, code))
+            if sums is None:
+                sums = out[(where, "m", month, code)] = [0] * 32
+            sums[0] += value
+            sums[day.day] += value
+            sums = out.get((where, "y", year, code))
+            if sums is None:
+                sums = out[(where, "y", year, code)] = [0] * 32
+            sums[0] += value
     return out
 
 
-def buckets(deltas: Mapping[DeltaKey, int]) -> dict[BucketKey, int]:
-    """Each delta into its day, week-of-month, month and year bucket, for its town and the
-    district."""
-    return {key: value for key, value in _bucket_sums(deltas).items() if value}
+def buckets(deltas: Mapping[DeltaKey, int]) -> dict[BucketKey, BucketSums]:
+    """Each delta into its month (total and day) and year (total) counter, for its town and the
+    district; counters left all zero are left out."""
+    return {key: tuple(sums) for key, sums in _bucket_sums(deltas).items() if any(sums)}
 
 
 def bucket_rows(deltas: Mapping[DeltaKey, int]) -> list[BucketRow]:
-    """The non-zero sums of `buckets` as rows, one per key, in no particular order."""
-    return [(*key, value) for key, value in _bucket_sums(deltas).items() if value]
+    """The counters of `buckets` as rows of `indicator_counters`, in no particular order."""
+    return [(*key, *sums) for key, sums in _bucket_sums(deltas).items() if any(sums)]
 
 
 # Bucket rows are staged by COPY in a temporary table of the connection, then added to the
@@ -295,16 +302,16 @@ def bucket_rows(deltas: Mapping[DeltaKey, int]) -> list[BucketRow]:
 # transaction never add a row twice. The rows go in the stage's order, not sorted by key: the
 # consumer's transaction locks its checkpoint row first, so it is the counters' only writer (two
 # writers could deadlock on each other's rows). Sorting cost ~10 % of a rebuild (measured).
+_SUMMED = ("total", *DAY_COLUMNS)
 _PG_STAGE = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS indicator_delta_rows"
-    " (LIKE indicator_deltas) ON COMMIT DELETE ROWS"
+    "CREATE TEMPORARY TABLE IF NOT EXISTS indicator_counter_rows"
+    " (LIKE indicator_counters) ON COMMIT DELETE ROWS"
 )
-_PG_ADD_STAGED = (
-    "INSERT INTO indicator_deltas (town, grain, bucket, code, delta)"
-    " SELECT town, grain, bucket, code, delta FROM indicator_delta_rows"
-    " ON CONFLICT (town, grain, bucket, code)"
-    " DO UPDATE SET delta = indicator_deltas.delta + excluded.delta;"
-    " DELETE FROM indicator_delta_rows"
+_ADD_SUMS = ", ".join(f"{name} = indicator_counters.{name} + excluded.{name}" for name in _SUMMED)
+_PG_ADD_STAGED = (  # the names in it are this module's constants, not input
+    "INSERT INTO indicator_counters SELECT * FROM indicator_counter_rows"  # noqa: S608
+    f" ON CONFLICT (town, grain, bucket, code) DO UPDATE SET {_ADD_SUMS};"
+    " DELETE FROM indicator_counter_rows"
 )
 
 
@@ -314,12 +321,12 @@ async def add_to_buckets(session: AsyncSession, rows: Sequence[BucketRow]) -> in
     if rows and _postgres(session):
         await _add_staged(session, rows)
     elif rows:
-        insert = sqlite.insert(DELTAS)
+        insert = sqlite.insert(COUNTERS)
         statement = insert.on_conflict_do_update(
-            index_elements=[DELTAS.c.town, DELTAS.c.grain, DELTAS.c.bucket, DELTAS.c.code],
-            set_={"delta": DELTAS.c.delta + insert.excluded.delta},
+            index_elements=[COUNTERS.c.town, COUNTERS.c.grain, COUNTERS.c.bucket, COUNTERS.c.code],
+            set_={name: COUNTERS.c[name] + insert.excluded[name] for name in _SUMMED},
         )
-        names = list(DELTAS.c.keys())
+        names = list(COUNTERS.c.keys())
         await (await session.connection()).execute(
             statement, [dict(zip(names, row, strict=True)) for row in sorted(rows)]
         )
@@ -330,7 +337,7 @@ async def _add_staged(session: AsyncSession, rows: Sequence[BucketRow]) -> None:
     driver = await _driver(session)
     await driver.execute(_PG_STAGE)
     await driver.copy_records_to_table(
-        "indicator_delta_rows", columns=list(DELTAS.c.keys()), records=rows
+        "indicator_counter_rows", columns=list(COUNTERS.c.keys()), records=rows
     )
     await driver.execute(_PG_ADD_STAGED)
 
@@ -346,48 +353,51 @@ class Sums:
 async def sums(session: AsyncSession, *, towns: Sequence[str], as_of: date) -> dict[str, Sums]:
     """Sums per town as of a date.
 
-    Reads, per component, at most: one row per earlier year, the months of the year before
-    D's month (D's month too when D is its last day), the seven-day blocks of D's month before
-    D's block, and the days of D's block up to D — at most years + 11 + 4 + 7 rows.
+    Reads, per component, one row per earlier year, the months of D's year before D's month,
+    and D's month summed over its days up to D: at most years + 12 rows.
     """
     year_start = date(as_of.year, 1, 1)
     month_start = as_of.replace(day=1)
-    block_start = week_start(as_of)
-    month_end = (as_of + timedelta(days=1)).day == 1
-    where_town = DELTAS.c.town == towns[0] if len(towns) == 1 else DELTAS.c.town.in_(towns)
+    c = COUNTERS.c
+    where_town = c.town == towns[0] if len(towns) == 1 else c.town.in_(towns)
+    to_date = reduce(operator.add, [c[name] for name in DAY_COLUMNS[: as_of.day]])
 
-    def part(grain: str, *conditions: Any) -> Any:
+    def part(label: str, value: Any, *conditions: Any) -> Any:
         return (
             select(
-                DELTAS.c.town,
-                DELTAS.c.code,
-                literal_column(f"'{grain}'").label("grain"),
-                func.sum(DELTAS.c.delta).label("total"),
+                c.town,
+                c.code,
+                literal_column(f"'{label}'").label("part"),
+                func.sum(value).label("total"),
             )
-            .where(where_town, DELTAS.c.grain == grain, *conditions)
-            .group_by(DELTAS.c.town, DELTAS.c.code)
+            .where(where_town, *conditions)
+            .group_by(c.town, c.code)
         )
 
-    bucket = DELTAS.c.bucket
-    if month_end:
-        query = union_all(
-            part("y", bucket < year_start),
-            part("m", bucket >= year_start, bucket <= month_start),
-        )
-    else:
-        query = union_all(
-            part("y", bucket < year_start),
-            part("m", bucket >= year_start, bucket < month_start),
-            part("w", bucket >= month_start, bucket < block_start),
-            part("d", bucket >= block_start, bucket <= as_of),
-        )
+    query = union_all(
+        part("years", c.total, c.grain == "y", c.bucket < year_start),
+        part("months", c.total, c.grain == "m", c.bucket >= year_start, c.bucket < month_start),
+        part("days", to_date, c.grain == "m", c.bucket == month_start),
+    )
     out = {town: Sums() for town in towns}
-    for town, code, grain, total in (await session.execute(query)).all():
+    for town, code, label, total in (await session.execute(query)).all():
         entry = out[town]
         entry.stock[code] = entry.stock.get(code, 0) + int(total)
-        if grain != "y":
+        if label != "years":
             entry.flow[code] = entry.flow.get(code, 0) + int(total)
     return out
+
+
+def _period_conditions(
+    *, town: str, codes: Collection[str], grain: str, start: date | None, end: date | None
+) -> list[Any]:
+    c = COUNTERS.c
+    conditions = [c.town == town, c.grain == grain, c.code.in_(codes)]
+    if start is not None:
+        conditions.append(c.bucket >= start)
+    if end is not None:
+        conditions.append(c.bucket <= end)
+    return conditions
 
 
 async def bucket_totals(
@@ -399,16 +409,32 @@ async def bucket_totals(
     start: date | None = None,
     end: date | None = None,
 ) -> list[tuple[str, date, int]]:
-    """(code, bucket, sum) rows of one grain, for the trend."""
-    conditions = [DELTAS.c.town == town, DELTAS.c.grain == grain, DELTAS.c.code.in_(codes)]
-    if start is not None:
-        conditions.append(DELTAS.c.bucket >= start)
-    if end is not None:
-        conditions.append(DELTAS.c.bucket <= end)
+    """(code, bucket, total) of the year (`y`) or month (`m`) counters, for the trend."""
+    conditions = _period_conditions(town=town, codes=codes, grain=grain, start=start, end=end)
     result = await session.execute(
-        select(DELTAS.c.code, DELTAS.c.bucket, DELTAS.c.delta).where(and_(*conditions))
+        select(COUNTERS.c.code, COUNTERS.c.bucket, COUNTERS.c.total).where(and_(*conditions))
     )
-    return [(code, bucket, int(delta)) for code, bucket, delta in result.all()]
+    return [(code, bucket, int(total)) for code, bucket, total in result.all()]
+
+
+async def day_totals(
+    session: AsyncSession, *, town: str, codes: Collection[str], start: date, end: date
+) -> list[tuple[str, date, int]]:
+    """(code, day, sum) of every non-zero day of the months from start's to end's, for the
+    trend."""
+    conditions = _period_conditions(
+        town=town, codes=codes, grain="m", start=start.replace(day=1), end=end
+    )
+    columns = [COUNTERS.c[name] for name in DAY_COLUMNS]
+    result = await session.execute(
+        select(COUNTERS.c.code, COUNTERS.c.bucket, *columns).where(and_(*conditions))
+    )
+    return [
+        (code, month.replace(day=day), int(value))
+        for code, month, *days in result.all()
+        for day, value in enumerate(days, start=1)
+        if value
+    ]
 
 
 async def checkpoint_position(session: AsyncSession, *, consumer: str) -> int:
@@ -436,7 +462,7 @@ async def dead_letter_count(session: AsyncSession, *, consumer: str) -> int:
 
 async def reset(session: AsyncSession, *, consumer: str) -> None:
     """Empty every fact and counter and the checkpoint, so the log can be replayed from 0."""
-    for table in (CERTIFICATES, COMPLETIONS, MEMBERSHIPS, REWARDS, DELTAS):
+    for table in (CERTIFICATES, COMPLETIONS, MEMBERSHIPS, REWARDS, COUNTERS):
         await session.execute(delete(table))
     await session.execute(delete(dead_letters).where(dead_letters.c.consumer == consumer))
     await session.execute(delete(checkpoints).where(checkpoints.c.consumer == consumer))
