@@ -263,26 +263,33 @@ async def write_facts(session: AsyncSession, writes: FactWrites) -> None:
 def _bucket_sums(deltas: Mapping[DeltaKey, int]) -> dict[BucketKey, list[int]]:
     """Each delta added to its month's total and day and to its year's total, for its town and
     the district: [total, day 1, ..., day 31] per counter."""
-    out: dict[BucketKey, list[int]] = {}
-    periods: dict[date, tuple[date, date]] = {}  # day -> (month, year), computed once
+    months: dict[BucketKey, list[int]] = {}
+    starts: dict[date, date] = {}  # day -> its month's first day, computed once
     for (code, town, day), value in deltas.items():
         if not value:
             continue
-        period = periods.get(day)
-        if period is None:
-            month = day.replace(day=1)
-            period = periods[day] = (month, month.replace(month=1))
-        month, year = period
+        month = starts.get(day)
+        if month is None:
+            month = starts[day] = day.replace(day=1)
+        sums = months.get((town, "m", month, code))
+        if sums is None:
+            sums = months[(town, "m", month, code)] = [0] * 32
+        sums[0] += value
+        sums[day.day] += value
+    # The district's months and every year, from the towns' months: far fewer than the deltas.
+    out = dict(months)
+    for (town, _, month, code), sums in months.items():
+        district = out.get((DISTRICT, "m", month, code))
+        if district is None:
+            out[(DISTRICT, "m", month, code)] = sums.copy()
+        else:
+            district[:] = map(operator.add, district, sums)
+        year = month.replace(month=1)
         for where in (town, DISTRICT):
-            sums = out.get((where, "m", month, code))
-            if sums is None:
-                sums = out[(where, "m", month, code)] = [0] * 32
-            sums[0] += value
-            sums[day.day] += value
-            sums = out.get((where, "y", year, code))
-            if sums is None:
-                sums = out[(where, "y", year, code)] = [0] * 32
-            sums[0] += value
+            total = out.get((where, "y", year, code))
+            if total is None:
+                total = out[(where, "y", year, code)] = [0] * 32
+            total[0] += sums[0]
     return out
 
 
