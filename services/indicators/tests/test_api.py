@@ -132,6 +132,16 @@ async def test_trend_by_month_and_day(env) -> None:
     for point in every["points"]:  # the trend agrees with the point reads
         values = await env.values(year=point["year"], as_of=point["date"])
         assert values["skilled_talents"] == point["value"], point
+    daily = await env.get(
+        "/v1/indicators/trend",
+        code="skilled_talents",
+        **{"from": "2025-05-29", "to": "2025-06-16"},
+        interval="day",
+    )
+    assert len(daily["points"]) == 19
+    for point in daily["points"]:  # within a month too (its running day sums)
+        values = await env.values(year=point["year"], as_of=point["date"])
+        assert values["skilled_talents"] == point["value"], point
 
 
 async def test_baselines_need_a_district_admin_and_are_audited(env, auth: AuthKit) -> None:

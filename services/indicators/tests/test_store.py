@@ -87,8 +87,8 @@ def test_bucket_rows_are_the_buckets() -> None:
 
 
 def test_buckets_hold_month_days_and_year_totals() -> None:
-    """A delta goes to its month's total and day column and to its year's total, for its town
-    and the district; a month whose days cancel out keeps its days (its total is 0)."""
+    """A delta goes to its month's total and running sums and to its year's total, for its town
+    and the district; a month whose days cancel out keeps its running sums (its total is 0)."""
     sums = store.buckets(
         {
             (SKILLED, "maao", date(2025, 3, 31)): 2,
@@ -97,10 +97,9 @@ def test_buckets_hold_month_days_and_year_totals() -> None:
             (SKILLED, "maao", date(2025, 5, 10)): -1,
         }
     )
-    march = [0] * 32
-    march[0], march[1], march[31] = 1, -1, 2
+    march = [1] + [-1] * 30 + [1]  # total 1; through the 1st .. 30th -1; through the 31st 1
     may = [0] * 32
-    may[9], may[10] = 1, -1
+    may[9] = 1  # through the 9th 1; from the 10th on 0 again
     year = (1,) + (0,) * 31
     for town in ("maao", "*"):
         assert sums[(town, "m", date(2025, 3, 1), SKILLED)] == tuple(march)

@@ -4,13 +4,13 @@
   recomputes only its person's timeline (`indicators.timeline`).
 - `reward_facts`: reward grants and reversals (money flows, no person).
 - `indicator_counters`: the rollups. One row per (town, grain, bucket, component): grain `m` = a
-  month (bucket = its first day) holds the sum of the deltas dated in it (`total`) and the sum
-  of each of its days (`d01` … `d31`); grain `y` = a year (bucket = 1 January) holds only its
-  `total`. Every delta is added to its month and its year, for its town and for the district
-  (`*`). A value as of D reads at most (years before D) + 12 month rows per component, D's own
-  month summed up to D's day: the cost of a read depends on the calendar, not on the number of
-  certificates. A batch adds to about one row per town, component and month it touches (ADR
-  0009).
+  month (bucket = its first day) holds the sum of the deltas dated in it (`total`) and, in
+  `through01` … `through31`, the sum of those dated on or before each day (running sums); grain
+  `y` = a year (bucket = 1 January) holds only its `total`. Every delta is added to its month and
+  its year, for its town and for the district (`*`). A value as of D reads at most (years before
+  D) + 12 month rows per component, one column of D's own month: the cost of a read depends on
+  the calendar, not on the number of certificates. A batch adds to about one row per town,
+  component and month it touches (ADR 0009).
 - `employed_baselines` and `baseline_changes`: the employed-persons baseline officials enter per
   year (who/when audited). Not from the log, so a rebuild keeps them.
 """
@@ -110,7 +110,7 @@ class RewardFact(Base):
     town: Mapped[str | None] = mapped_column(String(32))  # of the certificate
 
 
-DAY_COLUMNS = tuple(f"d{day:02d}" for day in range(1, 32))
+THROUGH_COLUMNS = tuple(f"through{day:02d}" for day in range(1, 32))
 
 # Core only (the store reads and writes it in bulk). SQLite: clustered by the key. PostgreSQL:
 # pages left 30 % free, so that adding to a counter rewrites its row on the same page (a HOT
@@ -123,7 +123,7 @@ indicator_counters = Table(
     Column("bucket", Date, primary_key=True),
     Column("code", String(96), primary_key=True),
     Column("total", BigInteger, nullable=False),
-    *(Column(name, BigInteger, nullable=False, server_default="0") for name in DAY_COLUMNS),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in THROUGH_COLUMNS),
     sqlite_with_rowid=False,
     postgresql_with={"fillfactor": 70},
 )

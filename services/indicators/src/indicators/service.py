@@ -267,8 +267,8 @@ async def trend(
     """The indicator at each month end (or each day) from start to end.
 
     Each point is the value as of that date for that date's year: stocks as of the date, flows
-    from 1 January of its year. Built from month and year counters (plus the day sums of the
-    months whose point is not a month end), not from one query per point.
+    from 1 January of its year. Built from month and year counters (plus the running day sums of
+    the months whose point is not a month end), not from one query per point.
     """
     measure = measure_of(code)
     where = town or DISTRICT
@@ -276,7 +276,7 @@ async def trend(
     codes = measure.components
     years: dict[tuple[str, int], int] = {}
     months: dict[tuple[str, int, int], int] = {}
-    days: dict[tuple[str, date], int] = {}
+    through: dict[tuple[str, date], store.BucketSums] = {}  # (code, month) -> through each day
     if codes:
         for c, bucket, value in await store.bucket_totals(
             session, town=where, codes=codes, grain="y", end=end
@@ -288,10 +288,10 @@ async def trend(
             months[(c, bucket.year, bucket.month)] = value
         partial = [p for p in points if not _is_month_end(p)]
         if partial:
-            for c, day, value in await store.day_totals(
+            for c, month, sums in await store.month_through(
                 session, town=where, codes=codes, start=min(partial), end=max(partial)
             ):
-                days[(c, day)] = value
+                through[(c, month)] = sums
     baselines: dict[int, int | None] = {}
     out = []
     for point in points:
@@ -301,10 +301,8 @@ async def trend(
             if _is_month_end(point):
                 flow += months.get((c, point.year, point.month), 0)
             else:
-                flow += sum(
-                    days.get((c, date(point.year, point.month, d)), 0)
-                    for d in range(1, point.day + 1)
-                )
+                month = through.get((c, point.replace(day=1)))
+                flow += month[point.day - 1] if month else 0
             before = sum(v for (cc, y), v in years.items() if cc == c and y < point.year)
             sums.flow[c] = flow
             sums.stock[c] = before + flow

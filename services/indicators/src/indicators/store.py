@@ -11,8 +11,8 @@ import operator
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date
-from functools import reduce
+from datetime import date, timedelta
+from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from indicators.models import (
-    DAY_COLUMNS,
+    THROUGH_COLUMNS,
     CertificateFact,
     CompletionFact,
     MembershipFact,
@@ -55,9 +55,9 @@ COUNTERS: Table = indicator_counters
 CHUNK = 1000  # ids per IN (...) list
 
 BucketKey = tuple[str, str, date, str]  # (town, grain, bucket, code)
-# A counter's sums: the total, then each day of the month (all zero in a year's row).
+# A counter's sums: the total, then through each day of the month (all zero in a year's row).
 BucketSums = tuple[int, ...]
-# (town, grain, bucket, code, total, d01, ..., d31): a row of `indicator_counters`
+# (town, grain, bucket, code, total, through01, ..., through31): a row of `indicator_counters`
 BucketRow = tuple[Any, ...]
 
 
@@ -261,8 +261,8 @@ async def write_facts(session: AsyncSession, writes: FactWrites) -> None:
 
 
 def _bucket_sums(deltas: Mapping[DeltaKey, int]) -> dict[BucketKey, list[int]]:
-    """Each delta added to its month's total and day and to its year's total, for its town and
-    the district: [total, day 1, ..., day 31] per counter."""
+    """Each delta added to its month's total and running sums and to its year's total, for its
+    town and the district: [total, through day 1, ..., through day 31] per counter."""
     months: dict[BucketKey, list[int]] = {}
     starts: dict[date, date] = {}  # day -> its month's first day, computed once
     for (code, town, day), value in deltas.items():
@@ -290,12 +290,15 @@ def _bucket_sums(deltas: Mapping[DeltaKey, int]) -> dict[BucketKey, list[int]]:
             if total is None:
                 total = out[(where, "y", year, code)] = [0] * 32
             total[0] += sums[0]
+    for (_, grain, _, _), sums in out.items():
+        if grain == "m":  # each day's sum -> the sum through that day
+            sums[1:] = accumulate(sums[1:])
     return out
 
 
 def buckets(deltas: Mapping[DeltaKey, int]) -> dict[BucketKey, BucketSums]:
-    """Each delta into its month (total and day) and year (total) counter, for its town and the
-    district; counters left all zero are left out."""
+    """Each delta into its month (total and running sums) and year (total) counter, for its town
+    and the district; counters left all zero are left out."""
     return {key: tuple(sums) for key, sums in _bucket_sums(deltas).items() if any(sums)}
 
 
@@ -309,7 +312,7 @@ def bucket_rows(deltas: Mapping[DeltaKey, int]) -> list[BucketRow]:
 # transaction never add a row twice. The rows go in the stage's order, not sorted by key: the
 # consumer's transaction locks its checkpoint row first, so it is the counters' only writer (two
 # writers could deadlock on each other's rows). Sorting cost ~10 % of a rebuild (measured).
-_SUMMED = ("total", *DAY_COLUMNS)
+_SUMMED = ("total", *THROUGH_COLUMNS)
 _PG_STAGE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS indicator_counter_rows"
     " (LIKE indicator_counters) ON COMMIT DELETE ROWS"
@@ -361,13 +364,13 @@ async def sums(session: AsyncSession, *, towns: Sequence[str], as_of: date) -> d
     """Sums per town as of a date.
 
     Reads, per component, one row per earlier year, the months of D's year before D's month,
-    and D's month summed over its days up to D: at most years + 12 rows.
+    and D's month through D's day (one column; its total when D ends the month): at most
+    years + 12 rows.
     """
     year_start = date(as_of.year, 1, 1)
     month_start = as_of.replace(day=1)
     c = COUNTERS.c
     where_town = c.town == towns[0] if len(towns) == 1 else c.town.in_(towns)
-    to_date = reduce(operator.add, [c[name] for name in DAY_COLUMNS[: as_of.day]])
 
     def part(label: str, value: Any, *conditions: Any) -> Any:
         return (
@@ -381,11 +384,20 @@ async def sums(session: AsyncSession, *, towns: Sequence[str], as_of: date) -> d
             .group_by(c.town, c.code)
         )
 
-    query = union_all(
-        part("years", c.total, c.grain == "y", c.bucket < year_start),
-        part("months", c.total, c.grain == "m", c.bucket >= year_start, c.bucket < month_start),
-        part("days", to_date, c.grain == "m", c.bucket == month_start),
-    )
+    years = part("years", c.total, c.grain == "y", c.bucket < year_start)
+    if (as_of + timedelta(days=1)).day == 1:  # D ends its month: its total, one range fewer
+        query = union_all(
+            years,
+            part("months", c.total, c.grain == "m", c.bucket >= year_start, c.bucket <= as_of),
+        )
+    else:
+        query = union_all(
+            years,
+            part("months", c.total, c.grain == "m", c.bucket >= year_start, c.bucket < month_start),
+            part(
+                "days", c[THROUGH_COLUMNS[as_of.day - 1]], c.grain == "m", c.bucket == month_start
+            ),
+        )
     out = {town: Sums() for town in towns}
     for town, code, label, total in (await session.execute(query)).all():
         entry = out[town]
@@ -424,24 +436,19 @@ async def bucket_totals(
     return [(code, bucket, int(total)) for code, bucket, total in result.all()]
 
 
-async def day_totals(
+async def month_through(
     session: AsyncSession, *, town: str, codes: Collection[str], start: date, end: date
-) -> list[tuple[str, date, int]]:
-    """(code, day, sum) of every non-zero day of the months from start's to end's, for the
-    trend."""
+) -> list[tuple[str, date, BucketSums]]:
+    """(code, month, sums through each of its days) of the months from start's to end's, for the
+    trend's points that do not end a month."""
     conditions = _period_conditions(
         town=town, codes=codes, grain="m", start=start.replace(day=1), end=end
     )
-    columns = [COUNTERS.c[name] for name in DAY_COLUMNS]
+    columns = [COUNTERS.c[name] for name in THROUGH_COLUMNS]
     result = await session.execute(
         select(COUNTERS.c.code, COUNTERS.c.bucket, *columns).where(and_(*conditions))
     )
-    return [
-        (code, month.replace(day=day), int(value))
-        for code, month, *days in result.all()
-        for day, value in enumerate(days, start=1)
-        if value
-    ]
+    return [(code, month, tuple(int(v) for v in through)) for code, month, *through in result.all()]
 
 
 async def checkpoint_position(session: AsyncSession, *, consumer: str) -> int:

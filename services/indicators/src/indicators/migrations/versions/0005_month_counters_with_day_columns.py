@@ -1,7 +1,8 @@
-"""counters: one row per month with a column per day, and one per year (ADR 0009)
+"""counters: one row per month with a running sum per day, and one per year (ADR 0009)
 
 `indicator_deltas` kept a row per day, seven-day block, month and year; `indicator_counters`
-keeps a row per month (its total and each day's sum in `d01` … `d31`) and per year (its total).
+keeps a row per month (its total, and in `through01` … `through31` the sum of its deltas dated on
+or before each day) and per year (its total).
 A batch of 10,000 imported certificates adds to ~4,700 rows instead of ~35,600, and a value as of
 a date reads at most years + 12 rows per component. The existing counters are carried over from
 their day and year rows (the week and month rows were sums of those), so no replay is needed.
@@ -23,7 +24,7 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-DAYS = tuple(f"d{day:02d}" for day in range(1, 32))
+THROUGH = tuple(f"through{day:02d}" for day in range(1, 32))
 KEY = ("town", "grain", "bucket", "code")
 
 
@@ -53,7 +54,7 @@ def _create_counters() -> sa.Table:
         "indicator_counters",
         *_key_columns(),
         sa.Column("total", sa.BigInteger(), nullable=False),
-        *(sa.Column(name, sa.BigInteger(), server_default="0", nullable=False) for name in DAYS),
+        *(sa.Column(name, sa.BigInteger(), server_default="0", nullable=False) for name in THROUGH),
         sa.PrimaryKeyConstraint(*KEY, name=op.f("pk_indicator_counters")),
         sqlite_with_rowid=False,  # clustered by the key (SQLite); reads scan the key range only
         postgresql_with={"fillfactor": 70},  # room for HOT updates, as in revision 0003
@@ -87,11 +88,12 @@ def upgrade() -> None:
         else:
             month = sums.setdefault((town, "m", bucket.replace(day=1), code), [0] * 32)
             month[0] += delta
-            month[bucket.day] += delta
+            for day in range(bucket.day, 32):  # the running sums from its day on
+                month[day] += delta
     op.bulk_insert(
         counters,
         [
-            dict(zip(KEY, key, strict=True)) | dict(zip(("total", *DAYS), values, strict=True))
+            dict(zip(KEY, key, strict=True)) | dict(zip(("total", *THROUGH), values, strict=True))
             for key, values in sums.items()
             if any(values)
         ],
@@ -105,16 +107,17 @@ def _week_start(day: date) -> date:
 
 def downgrade() -> None:
     deltas = _create_deltas()
-    counters = _table("indicator_counters", "total", *DAYS)
+    counters = _table("indicator_counters", "total", *THROUGH)
     out: dict[tuple[Any, ...], int] = {}
-    for town, grain, bucket, code, total, *days in op.get_bind().execute(
+    for town, grain, bucket, code, total, *through in op.get_bind().execute(
         sa.select(*counters.columns)
     ):
         if grain == "y":
             out[(town, "y", bucket, code)] = out.get((town, "y", bucket, code), 0) + total
             continue
         out[(town, "m", bucket, code)] = total
-        for number, value in enumerate(days, start=1):
+        for number, (before, upto) in enumerate(zip([0, *through], through, strict=False), 1):
+            value = upto - before  # the day's own sum
             if value:
                 day = bucket.replace(day=number)
                 week = (town, "w", _week_start(day), code)
