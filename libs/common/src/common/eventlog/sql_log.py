@@ -45,7 +45,7 @@ event_log = Table(
         autoincrement=False,
     ),
     Column("event_id", String(36), nullable=False, unique=True),
-    Column("type", String(200), nullable=False, index=True),
+    Column("type", String(200), nullable=False),  # not indexed: read by position only
     Column("source", String(100), nullable=False),
     Column("subject", String(200), nullable=False),
     Column("time", DateTime(timezone=True), nullable=False),
