@@ -24,8 +24,6 @@ from indicators.reconcile import ReconcileReport, default_dates, reconcile
 from indicators.service import reset_rollups
 from indicators.settings import IndicatorsSettings
 
-REBUILD_BATCH = 2000
-
 
 async def _migrate() -> None:
     await upgrade(IndicatorsSettings().database_url, MIGRATIONS)
@@ -38,8 +36,10 @@ async def _consume() -> None:
     )
 
 
-async def rebuild(settings: IndicatorsSettings, *, batch_size: int = REBUILD_BATCH) -> int:
+async def rebuild(settings: IndicatorsSettings, *, batch_size: int | None = None) -> int:
     """Empty the rollups and replay the whole log; returns the events read.
+
+    Batches as the running consumer's (`consumer_batch_size`) unless `batch_size` is given.
 
     Stop the running consumers first (or they apply events to the half-built rollups too).
     """
@@ -50,7 +50,7 @@ async def rebuild(settings: IndicatorsSettings, *, batch_size: int = REBUILD_BAT
         async with unit_of_work(sessionmaker) as session:
             await reset_rollups(session, consumer=CONSUMER_NAME)
         consumer = consumer_factory(load_indicator_policy(settings))(
-            sessionmaker, SqlEventLog(log_engine), batch_size
+            sessionmaker, SqlEventLog(log_engine), batch_size or settings.consumer_batch_size
         )
         return await consumer.catch_up()
     finally:
