@@ -1,4 +1,5 @@
-"""The pipelined catch-up: a batch applied from the previous one's state before it commits."""
+"""The pipelined catch-up: a batch applied from the previous one's state before it commits, and
+the log read one batch ahead."""
 
 from __future__ import annotations
 
@@ -98,3 +99,72 @@ async def test_a_batch_is_dropped_when_another_consumer_moved_the_checkpoint(env
     assert await other.catch_up() == 2
     assert (await env.values(year=2025))["skilled_talents"] == 6
     assert (await run_reconcile(env.settings, monthly=True)).differences == []
+
+
+class _RecordingLog:
+    """The real log, its reads recorded (and the third one made to fail, when asked)."""
+
+    def __init__(self, log: Any, steps: list[str], *, fail_on: int = 0) -> None:
+        self.log, self.steps, self.fail_on, self.reads = log, steps, fail_on, 0
+
+    async def read(self, *, after: int, limit: int = 500) -> Any:
+        self.reads += 1
+        self.steps.append(f"read after {after}")
+        if self.reads == self.fail_on:
+            raise ConnectionError("the log went away")
+        return await self.log.read(after=after, limit=limit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
+async def test_the_log_is_read_one_batch_ahead_of_the_batch_being_applied(env) -> None:
+    await env.log.append(
+        [issued(person=person_key(n), certificate=f"c{n}", level="junior") for n in range(6)]
+    )
+    env.consumer.batch_size = 2
+    steps: list[str] = []
+    env.consumer.log = _RecordingLog(env.log, steps)
+    apply = env.consumer._apply_in_memory
+
+    async def applying(session: Any, events: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)  # let a read started just before get going
+        steps.append(f"apply {events[0].position}-{events[-1].position}")
+        return await apply(session, events, **kwargs)
+
+    env.consumer._apply_in_memory = applying  # type: ignore[method-assign]
+
+    assert await env.consumer.catch_up() == 6
+
+    assert steps == [
+        "read after 0",
+        "read after 2",  # asked for before the first batch is applied
+        "apply 1-2",
+        "read after 4",
+        "apply 3-4",
+        "read after 6",
+        "apply 5-6",
+    ]
+    assert (await env.values(year=2025))["skilled_talents"] == 6
+
+
+async def test_a_failed_read_ahead_ends_the_catch_up_after_the_batches_before_it(env) -> None:
+    await env.log.append(
+        [issued(person=person_key(n), certificate=f"c{n}", level="junior") for n in range(6)]
+    )
+    env.consumer.batch_size = 2
+    env.consumer.log = _RecordingLog(env.log, [], fail_on=3)  # the read after position 4
+
+    try:
+        await env.consumer.catch_up()
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the failed read did not end the catch-up")
+
+    assert gc.isenabled()
+    async with env.consumer.sessionmaker() as session:  # the batches read before it stand
+        assert await store.checkpoint_position(session, consumer=CONSUMER_NAME) == 4
+    env.consumer.log = env.log
+    assert await env.consumer.catch_up() == 2
+    assert (await env.values(year=2025))["skilled_talents"] == 6
