@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event
+from sqlalchemy import ColumnElement, MetaData, String, Text, bindparam, event, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,6 +37,25 @@ class Base(DeclarativeBase):
     """Declarative base for services that want one; each service still owns its own metadata."""
 
     metadata = new_metadata()
+
+
+# Joins the keys of `key_array`: the ASCII unit separator, in no identifier the services make.
+KEY_SEPARATOR = "\x1f"
+
+
+def key_array(name: str, keys: Collection[str]) -> ColumnElement[Any]:
+    """Thousands of string keys as one PostgreSQL `text[]` value, for `column = ANY(...)`.
+
+    Sent as one text joined by `KEY_SEPARATOR` and split by the server (`string_to_array`):
+    asyncpg encodes a list element by element, with two abstract-class checks each (~6 ms of
+    client CPU for 10,000 keys, against ~0.8 ms joined; measured). Keys that hold the separator,
+    or an empty key (alone, `string_to_array` would split it into no key at all), go as a list
+    parameter instead.
+    """
+    joined = KEY_SEPARATOR.join(keys)
+    if "" in keys or joined.count(KEY_SEPARATOR) != max(len(keys) - 1, 0):
+        return bindparam(name, list(keys), type_=ARRAY(String()))
+    return func.string_to_array(bindparam(name, joined, type_=Text()), KEY_SEPARATOR)
 
 
 def is_sqlite(url: str) -> bool:

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    String,
     Table,
     and_,
     any_,
@@ -31,9 +30,9 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import key_array
 from indicators.models import (
     THROUGH_COLUMNS,
     CertificateFact,
@@ -102,12 +101,12 @@ def _chunks(values: Collection[str]) -> Iterable[list[str]]:
 async def _select_where_in(
     session: AsyncSession, columns: Sequence[Any], match: Column[Any], values: Collection[str]
 ) -> list[Any]:
-    """Rows whose `match` is one of the values: one array parameter on PostgreSQL (no compiled
-    IN lists, one round trip), chunked IN lists elsewhere."""
+    """Rows whose `match` is one of the values: one array value on PostgreSQL (`key_array`: no
+    compiled IN lists, one round trip), chunked IN lists elsewhere."""
     if not values:
         return []
     if _postgres(session):
-        wanted = bindparam("wanted", list(values), type_=ARRAY(String()))
+        wanted = key_array("wanted", values)
         return list((await session.execute(select(*columns).where(match == any_(wanted)))).all())
     rows: list[Any] = []
     for chunk in _chunks(values):

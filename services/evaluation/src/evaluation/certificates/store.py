@@ -15,12 +15,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
-from sqlalchemy import JSON, String, Table, Text, any_, bindparam, cast, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import JSON, Table, Text, any_, bindparam, cast, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import key_array
 from common.eventlog.envelope import RECORD_COLUMNS, Event, encode_data
 from common.eventlog.outbox import Outbox, outbox_row, pack
 from common.identifiers import normalise_id_number
@@ -179,10 +179,8 @@ async def stored_by_number(session: AsyncSession, numbers: Sequence[str]) -> dic
     unique = sorted(set(numbers))
     if not unique:
         return found
-    if is_postgres(session):  # one array parameter instead of thousands of bound values
-        condition = certificates.c.number == any_(
-            bindparam("numbers", unique, type_=ARRAY(String(40)))
-        )
+    if is_postgres(session):  # one array value instead of thousands of bound values
+        condition = certificates.c.number == any_(key_array("numbers", unique))
         for row in await session.execute(select(*STORED_COLUMNS).where(condition)):
             found[row.number] = row
         return found
