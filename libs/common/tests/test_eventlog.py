@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import FrozenInstanceError, replace
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -16,8 +18,9 @@ from common.eventlog.consumer import Consumer, consumer_tables
 from common.eventlog.envelope import RECORD_COLUMNS, Event, EventRecord, LoggedEvent
 from common.eventlog.outbox import BATCH_TYPE, Outbox, batch_events, pack, unpack
 from common.eventlog.relay import OutboxRelay
-from common.eventlog.sql_log import SqlEventLog, log_head
+from common.eventlog.sql_log import LOG_MIGRATIONS, SqlEventLog, log_head
 from common.eventlog.sql_log import event_log as log_table
+from common.migrations import downgrade, upgrade
 from common.testing.databases import DatabaseFactory
 
 pytestmark = pytest.mark.asyncio
@@ -157,6 +160,34 @@ async def test_append_ignores_known_ids(event_log) -> None:
     assert await event_log.append(events) == 3
     assert await event_log.append([*events, make_event(9)]) == 1
     assert await event_log.head() == 4
+
+
+async def test_events_read_back_equal_the_events_appended(event_log) -> None:
+    moment = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    appended = [
+        Event(
+            type="cn.dinghai.skills.test.thing.made.v1",
+            source="/test",
+            subject="s-1",
+            data={"n": 1, "nested": {"list": [1, "二"]}, "none": None},
+            time=moment,
+            personkey="a" * 64,
+            town="330902001",
+            traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        make_event(2),  # no extensions: the optional fields come back as None
+    ]
+    await event_log.append(appended)
+    logged = await event_log.read(after=0)
+    assert [e.position for e in logged] == [1, 2]
+    assert [e.event for e in logged] == appended  # every field, compared as dataclasses
+    restored = logged[0].event
+    assert restored.time == moment and restored.time.utcoffset() == timedelta(0)
+    assert restored.to_cloudevent() == appended[0].to_cloudevent()
+    assert logged[0] == LoggedEvent(position=1, event=appended[0])
+    with pytest.raises(FrozenInstanceError):  # built without __init__, still frozen
+        restored.subject = "changed"  # type: ignore[misc]
+    assert replace(restored, subject="s-9").subject == "s-9"
 
 
 async def test_reader_never_skips_an_event_that_commits_late(databases: DatabaseFactory) -> None:
@@ -341,7 +372,7 @@ async def test_pack_and_unpack_keep_every_event_in_order(monkeypatch) -> None:
     assert batch_events(records[0].type, records[0].subject) == 1
 
 
-async def test_relay_splits_batch_rows_into_their_events(
+async def test_relay_logs_batch_rows_whole_and_readers_see_their_events(
     producer_db, event_log, log_engine
 ) -> None:
     engine, _things, outbox = producer_db
@@ -361,13 +392,105 @@ async def test_relay_splits_batch_rows_into_their_events(
     assert await relay.run_once() == 6
     assert await relay.run_once() == 1
     assert await relay.run_once() == 0
+    # Three rows; each at the position of its last event, the batch's five at 2 to 6.
+    async with log_engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                select(log_table.c.position, log_table.c.count, log_table.c.type).order_by(
+                    log_table.c.position
+                )
+            )
+        ).all()
+    assert [(p, c) for p, c, _ in stored] == [(1, 1), (6, 5), (7, 1)]
+    assert stored[1].type == BATCH_TYPE
+    assert await event_log.head() == 7
     logged = await event_log.read(after=0)
     assert [e.position for e in logged] == list(range(1, 8))
-    assert [e.event.id for e in logged] == [e.id for e in events]
-    assert [e.event.data for e in logged] == [{"n": i} for i in range(7)]
-    assert {e.event.source for e in logged} == {"/test"}
+    assert [e.event for e in logged] == events
+    # A read may start and stop inside the batch row.
+    for after, limit in [(0, 3), (2, 2), (3, 10), (5, 1), (6, 5), (1, 5), (0, 7)]:
+        part = await event_log.read(after=after, limit=limit)
+        expected = list(range(after + 1, min(after + limit, 7) + 1))
+        assert [e.position for e in part] == expected, (after, limit)
+        assert [e.event for e in part] == [events[p - 1] for p in expected]
+    assert await event_log.read(after=7) == []
     # Sent again after a crash before the delete committed: the log keeps one of each.
     async with engine.begin() as conn:
         await conn.execute(outbox.insert(), rows)
     assert await relay.drain() == 7
-    assert await count(log_engine, log_table) == 7
+    assert await count(log_engine, log_table) == 3
+    assert await event_log.head() == 7
+
+
+async def test_a_batch_record_must_hold_the_events_it_names(event_log) -> None:
+    records = pack([EventRecord.of(make_event(i)) for i in range(3)])
+    lying = records[0]._replace(subject="4")  # names four events, holds three
+    with pytest.raises(ValueError, match="does not hold"):
+        await event_log.append_records([lying])
+    assert await event_log.head() == 0
+    assert await event_log.append_records(records) == 3
+    assert await event_log.head() == 3
+
+
+async def test_reads_of_many_batch_rows_return_at_most_limit_events(event_log, monkeypatch) -> None:
+    """Rows of up to `MAX_BATCH_EVENTS` events between single events: every window of the log
+    reads back the same events, in order, as one full read does."""
+    monkeypatch.setattr(outbox_module, "MAX_BATCH_EVENTS", 4)  # batches of 4 from `pack`
+    events = [make_event(i) for i in range(23)]
+    records = [EventRecord.of(e) for e in events]
+    mixed = [records[0], *pack(records[1:10]), records[10], *pack(records[11:22]), records[22]]
+    assert await event_log.append_records(mixed) == 23
+    whole = await event_log.read(after=0, limit=1000)
+    assert [e.event for e in whole] == events
+    assert [e.position for e in whole] == list(range(1, 24))
+    for after in range(0, 24):
+        for limit in (1, 2, 3, 5, 8, 13):
+            part = await event_log.read(after=after, limit=limit)
+            assert part == whole[after : after + limit], (after, limit)
+
+
+async def test_batch_rows_split_into_events_on_downgrade_and_read_the_same_after(
+    databases: DatabaseFactory, monkeypatch
+) -> None:
+    """Revision 0003 down turns every batch row into rows of its events, at their positions;
+    up again, the log reads back the same events."""
+    monkeypatch.setattr(outbox_module, "MAX_BATCH_EVENTS", 4)
+    url = await databases.empty()
+    await upgrade(url, LOG_MIGRATIONS)
+    engine = make_engine(url)
+    log = SqlEventLog(engine)
+    try:
+        events = [make_event(i) for i in range(11)]
+        records = [EventRecord.of(e, request_id=f"req-{i}") for i, e in enumerate(events)]
+        await log.append_records([records[0], *pack(records[1:10]), records[10]])
+        before = await log.read(after=0, limit=100)
+        assert await count(engine, log_table) == 5
+        await downgrade(url, LOG_MIGRATIONS, "0002")
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        log_table.c.position, log_table.c.event_id, log_table.c.request_id
+                    ).order_by(log_table.c.position)
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [(n + 1, e.id, f"req-{n}") for n, e in enumerate(events)]
+        await upgrade(url, LOG_MIGRATIONS)
+        assert await log.read(after=0, limit=100) == before
+        assert [e.event for e in before] == events
+        assert await log.head() == 11
+    finally:
+        await engine.dispose()
+
+
+async def test_batches_packed_with_their_data_as_text_still_read_back(event_log) -> None:
+    """Outbox rows packed before the data was spliced in (each event's data a JSON string) may
+    still be waiting when the new relay starts: the log reads and unpacks them the same."""
+    events = [make_event(i) for i in range(3)]
+    records = [EventRecord.of(e) for e in events]
+    (batch,) = pack(records)
+    old_items = [[*r[:2], *r[3:9], r[9]] for r in records]
+    old = batch._replace(data_json=orjson.dumps(old_items).decode())
+    assert unpack(old) == unpack(batch) == records
+    assert await event_log.append_records([old]) == 3
+    assert [e.event for e in await event_log.read(after=0)] == events

@@ -30,6 +30,42 @@ class Event:
     specversion: str = SPECVERSION
     datacontenttype: str = "application/json"
 
+    @classmethod
+    def restored(
+        cls,
+        event_id: str,
+        type_: str,
+        source: str,
+        subject: str,
+        time: datetime,
+        personkey: str | None,
+        town: str | None,
+        traceparent: str | None,
+        data: dict[str, Any],
+    ) -> Event:
+        """An event as stored (all fields given, `time` timezone-aware), built without the
+        generated `__init__`.
+
+        A frozen dataclass's `__init__` sets each field through `object.__setattr__`: 2.9 µs an
+        event read back, against 0.9 µs here (measured), and a catch-up reads a hundred thousand.
+        The result is equal to the `__init__`-built event (a test checks it).
+        """
+        event = object.__new__(cls)
+        event.__dict__.update(
+            type=type_,
+            source=source,
+            subject=subject,
+            data=data,
+            id=event_id,
+            time=time,
+            personkey=personkey,
+            town=town,
+            traceparent=traceparent,
+            specversion=SPECVERSION,
+            datacontenttype="application/json",
+        )
+        return event
+
     def to_cloudevent(self) -> dict[str, Any]:
         """The structured-mode CloudEvents JSON document."""
         document: dict[str, Any] = {
@@ -110,6 +146,13 @@ class LoggedEvent:
 
     position: int
     event: Event
+
+    @classmethod
+    def restored(cls, position: int, event: Event) -> LoggedEvent:
+        """As `Event.restored`: built without the frozen dataclass's per-field `__init__`."""
+        logged = object.__new__(cls)
+        logged.__dict__.update(position=position, event=event)
+        return logged
 
 
 def event_type(service: str, entity: str, action: str, version: int = 1) -> str:

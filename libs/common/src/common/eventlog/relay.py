@@ -2,7 +2,7 @@
 
 At-least-once from the outbox, exactly once in the log (the log ignores known event ids): rows are
 deleted in the transaction that claimed them, after the log has committed them. A batch row
-(`common.eventlog.outbox.pack`) goes to the log as the events it holds.
+(`common.eventlog.outbox.pack`) goes to the log whole, as one row holding its events (ADR 0010).
 Several relays may run at once: on PostgreSQL each claims rows with `FOR UPDATE SKIP LOCKED`;
 on SQLite the claim transaction holds the database write lock.
 
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common.collector import collector_paused
 from common.eventlog.backend import EventLog
 from common.eventlog.envelope import EventRecord
-from common.eventlog.outbox import batch_events, records_query, unpack
+from common.eventlog.outbox import batch_events, records_query
 
 logger = logging.getLogger("common.eventlog.relay")
 RELAYED = Counter("outbox_relayed_events_total", "Outbox events copied to the log", ["source"])
@@ -85,8 +85,8 @@ class OutboxRelay:
         Rows are claimed in id order without their data; a batch row counts as its events, and
         claimed rows past `batch_size` events (the first row always goes) are left for the next
         batch. Only then is the data read: the JSON text the outbox holds goes over as it is
-        (never decoded and re-encoded), except a batch row's, which is split into its events.
-        Nothing is claimed while the relay is `held`.
+        (never decoded and re-encoded), a batch row's too. Nothing is claimed while the relay
+        is `held`.
         """
         if await self.held():
             return 0
@@ -125,13 +125,12 @@ class OutboxRelay:
                 else table.c.id.in_(ids)
             )
             rows = await conn.execute(records_query(table).where(claimed))
-            records = [event for row in rows for event in unpack(EventRecord(*row))]
-            await self.log.append_records(records)
+            await self.log.append_records([EventRecord(*row) for row in rows])
             # Relayed rows are deleted, not marked: the log is their record from now on, the
             # outbox stays small, and a delete writes no new row version and index entries.
             await conn.execute(delete(table).where(claimed))
-        RELAYED.labels(self.source).inc(len(records))
-        return len(records)
+        RELAYED.labels(self.source).inc(events)
+        return events
 
     async def drain(self) -> int:
         """Relay until the outbox is empty; returns the events handled."""
