@@ -494,3 +494,16 @@ async def test_batches_packed_with_their_data_as_text_still_read_back(event_log)
     assert unpack(old) == unpack(batch) == records
     assert await event_log.append_records([old]) == 3
     assert [e.event for e in await event_log.read(after=0)] == events
+
+
+async def test_time_after_is_the_first_unread_events_time(event_log) -> None:
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    events = [replace(make_event(n), time=start + timedelta(minutes=n)) for n in range(6)]
+    records = [EventRecord.of(e) for e in events]
+    await event_log.append_records([records[0], *pack(records[1:5]), records[5]])
+    assert await event_log.time_after(0) == start
+    assert await event_log.time_after(1) == start + timedelta(minutes=1)  # a batch's first
+    # Inside the batch row: its first event's time, read without its data.
+    assert await event_log.time_after(3) == start + timedelta(minutes=1)
+    assert await event_log.time_after(5) == start + timedelta(minutes=5)
+    assert await event_log.time_after(6) is None

@@ -341,9 +341,9 @@ async def lag(session: AsyncSession, *, log: EventLog, consumer: str) -> LagInfo
     behind = max(0, head - position)
     seconds = 0.0
     if behind:
-        pending = await log.read(after=position, limit=1)
-        if pending:
-            seconds = max(0.0, (datetime.now(UTC) - pending[0].event.time).total_seconds())
+        oldest = await log.time_after(position)
+        if oldest is not None:
+            seconds = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
     LAG.labels(consumer).set(behind)
     return LagInfo(events=behind, log_head=head, applied_position=position, seconds=seconds)
 

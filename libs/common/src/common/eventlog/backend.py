@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from common.eventlog.envelope import Event, EventRecord, LoggedEvent
@@ -23,6 +24,10 @@ class EventLog(Protocol):
 
     async def read(self, *, after: int, limit: int = 500) -> list[LoggedEvent]:
         """Events after a position, in log order."""
+        ...
+
+    async def time_after(self, after: int) -> datetime | None:
+        """The time of the first event after a position (None when there is none)."""
         ...
 
     async def head(self) -> int:

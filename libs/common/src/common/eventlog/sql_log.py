@@ -286,6 +286,24 @@ class SqlEventLog:
                     self._open_batch = (row[0], row[2], items)
             return events[:limit]
 
+    async def time_after(self, after: int) -> datetime | None:
+        """The time of the first event after `after` (None when there is none).
+
+        Read from its row without the row's data: inside a batch row, the time of the batch's
+        first event, which a producer wrote in the same transaction as the rest (a lag gauge
+        asks this every few seconds, and a batch row holds ~3 MB).
+        """
+        async with self.engine.connect() as conn:
+            moment = (
+                await conn.execute(
+                    select(event_log.c.time)
+                    .where(event_log.c.position > after)
+                    .order_by(event_log.c.position)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        return None if moment is None else _aware(moment)
+
     async def head(self) -> int:
         """The position of the newest event (0 for an empty log)."""
         async with self.engine.connect() as conn:
