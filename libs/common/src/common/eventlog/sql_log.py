@@ -227,8 +227,8 @@ class SqlEventLog:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         # The decoded items of the batch row a read last stopped inside, by (position, id):
-        # the next read, which starts there, does not parse it again (a consumer reading
-        # 10,000 events at a time from 5,000-event batches parsed half as much again).
+        # the next read, which starts there, does not parse it again (~11 ms for 5,000 events;
+        # a consumer reading 10,000 at a time would otherwise parse every third row twice).
         self._open_batch: tuple[int, str, list[Any]] | None = None
 
     async def append(
