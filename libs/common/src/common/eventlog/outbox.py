@@ -155,8 +155,8 @@ def batch_events(type_: str, subject: str) -> int:
 
 
 def batch_item_data(item: Sequence[Any]) -> Any:
-    """A batch item's data, decoded: an object, or (batches packed before 2026-11-28) the JSON
-    text of one."""
+    """A batch item's data, decoded (batches packed before event-log revision 0003 hold each
+    event's data as a JSON string)."""
     data = item[8]
     return orjson.loads(data) if isinstance(data, str) else data
 

@@ -68,17 +68,22 @@ def downgrade() -> None:
         sa.column("appended_at", sa.DateTime(timezone=True)),
         sa.column("data", sa.Text()),
     )
-    batches = bind.execute(
-        sa.select(
-            log.c.position,
-            log.c.count,
-            log.c.source,
-            log.c.appended_at,
-            sa.cast(log.c.data, sa.Text()),
-        )
-        .where(log.c.type == BATCH_TYPE)
-        .order_by(log.c.position)
-    ).all()
+    # One batch row (~3 MB) in memory at a time.
+    positions = bind.execute(
+        sa.select(log.c.position).where(log.c.type == BATCH_TYPE).order_by(log.c.position)
+    ).scalars()
+    batches = (
+        bind.execute(
+            sa.select(
+                log.c.position,
+                log.c.count,
+                log.c.source,
+                log.c.appended_at,
+                sa.cast(log.c.data, sa.Text()),
+            ).where(log.c.position == position)
+        ).one()
+        for position in list(positions)
+    )
     # The events' data is JSON text already; PostgreSQL's json column takes it by a cast.
     data: sa.ColumnElement[str] = sa.bindparam("data", type_=sa.Text())
     rows = log.insert().values(
@@ -103,7 +108,7 @@ def downgrade() -> None:
                     "traceparent": item[6],
                     "request_id": item[7],
                     "appended_at": appended_at,
-                    # Batches packed before 2026-11-28 hold the data as JSON text.
+                    # Batches packed by earlier versions hold each event's data as text.
                     "data": item[8] if isinstance(item[8], str) else orjson.dumps(item[8]).decode(),
                 }
                 for index, item in enumerate(items)
