@@ -90,8 +90,8 @@ class OutboxRelay:
         """
         if await self.held():
             return 0
-        # A batch holds thousands of records: collections over them were about a quarter of the
-        # relay's profile while it drained an import (py-spy).
+        # Checking a batch row's count decodes its thousands of events: collections over such
+        # objects were about a quarter of the relay's profile while it drained an import (py-spy).
         with collector_paused():
             return await self._relay_batch()
 

@@ -214,7 +214,7 @@ def _batch_events(row: Any, items: list[Any], *, after: int, until: int) -> list
                 item[4],
                 item[5],
                 item[6],
-                item[8] if isinstance(item[8], dict) else batch_item_data(item),
+                batch_item_data(item),
             ),
         )
         for index, item in enumerate(items[skip : until - first + 1], start=skip)
@@ -284,7 +284,7 @@ class SqlEventLog:
                 events += _batch_events(row, items, after=after, until=until)
                 if row[0] > until:  # stopped inside it
                     self._open_batch = (row[0], row[2], items)
-            return events[:limit]
+            return events[:limit]  # single rows past a batch's end are in the window too
 
     async def time_after(self, after: int) -> datetime | None:
         """The time of the first event after `after` (None when there is none).
