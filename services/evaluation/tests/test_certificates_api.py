@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from common.eventlog.relay import OutboxRelay
 from common.testing.plugin import AuthKit
+from evaluation.certificates.store import open_holder
 from evaluation.events import CERTIFICATE_ISSUED, SOURCE
 from evaluation.models import Certificate, outbox
 
@@ -31,7 +32,10 @@ async def test_issue_stores_encrypted_holder_and_publishes_event(env) -> None:
     async with env.engine.connect() as conn:
         row = (await conn.execute(select(Certificate.__table__))).one()
         event = (await conn.execute(select(outbox))).one()
-    assert VALID_ID.encode() not in row.holder_id_cipher
+    assert row.holder_id_cipher is None and row.holder_name_cipher is None
+    assert VALID_ID.encode() not in row.holder_cipher
+    assert "张三".encode() not in row.holder_cipher
+    assert open_holder(env.app.state.field_cipher, row) == (VALID_ID, "张三")
     assert event.type == CERTIFICATE_ISSUED and event.subject == body["id"]
     assert event.data["level"] == "senior" and event.town == "changguo"
     serialized = json.dumps(event.data, ensure_ascii=False) + str(event.personkey)
@@ -196,5 +200,26 @@ async def test_issued_event_data_is_the_published_contract(env) -> None:
 
     await env.issue(employer_uscc=None)
     await env.issue(number="S000133000001253000002", occupation_edition="2015")
-    for event in await env.events(".certificate.issued.v1"):
+    async with env.engine.connect() as conn:
+        rows = {r.id: r for r in await conn.execute(select(Certificate.__table__))}
+    events = await env.events(".certificate.issued.v1")
+    assert len(events) == 2
+    for event in events:
         assert CertificateIssuedV1.model_validate(event.data).model_dump(mode="json") == event.data
+        row = rows[event.data["certificate_id"]]  # each value taken from its own column
+        assert event.subject == row.id and event.personkey == row.holder_person_key
+        assert event.data["issued_on"] == row.issued_on.isoformat()
+        for name in CERTIFICATE_FIELDS_IN_EVENT:
+            assert event.data[name] == getattr(row, name), name
+
+
+CERTIFICATE_FIELDS_IN_EVENT = (
+    "level",
+    "occupation_code",
+    "occupation_edition",
+    "mode",
+    "body_code",
+    "employer_uscc",
+    "town",
+    "policy_version",
+)

@@ -158,6 +158,51 @@ async def test_rows_recorded_before_digests_can_be_backfilled(env) -> None:
     assert (await verify(env)).json()["result"] == "valid"
 
 
+async def test_rows_with_a_ciphertext_per_field_still_open_and_backfill(env) -> None:
+    """Rows recorded before migration 0005 keep the ID number and the name in two ciphertexts;
+    reading a holder and the digest backfill take either form."""
+    from sqlalchemy import select, update
+
+    from evaluation.certificates.maintenance import backfill_name_digests
+    from evaluation.certificates.store import certificates, open_holder
+
+    await env.issue()
+    cipher = env.app.state.field_cipher
+    async with env.engine.begin() as conn:
+        await conn.execute(
+            update(certificates).values(
+                holder_cipher=None,
+                holder_id_cipher=cipher.encrypt(VALID_ID, context=b"certificates.holder_id"),
+                holder_name_cipher=cipher.encrypt("张三", context=b"certificates.holder_name"),
+                holder_name_digest=None,
+            )
+        )
+        row = (await conn.execute(select(certificates))).one()
+    assert open_holder(cipher, row) == (VALID_ID, "张三")
+    assert await backfill_name_digests(env.app.state.settings, batch=1) == 1
+    assert (await verify(env)).json()["result"] == "valid"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"holder_cipher": None},  # neither form
+        {"holder_id_cipher": b"x", "holder_name_cipher": b"y"},  # both forms
+        {"holder_cipher": None, "holder_id_cipher": b"x"},  # half of the old form
+    ],
+)
+async def test_a_row_holds_its_holder_in_exactly_one_form(env, values) -> None:
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    from evaluation.certificates.store import certificates
+
+    await env.issue()
+    with pytest.raises(IntegrityError):
+        async with env.engine.begin() as conn:
+            await conn.execute(update(certificates).values(**values))
+
+
 @pytest.mark.parametrize(
     ("condition", "index"),
     [

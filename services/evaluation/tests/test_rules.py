@@ -153,3 +153,26 @@ def test_ids_of_rows_written_together_are_uuid7_in_order() -> None:
     parsed = [uuid.UUID(i) for i in ids]
     assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
     assert ordered_ids(0) == []
+
+
+def test_ordered_ids_stay_in_order_where_the_counter_carries_into_rand_a(monkeypatch) -> None:
+    import sys
+    import time
+    import uuid
+
+    from evaluation.certificates import store
+
+    start = (1 << 30) - 2  # the counter's low 30 bits overflow after two ids
+    randoms = iter([(start << 1).to_bytes(5, "big"), bytes(range(16))])
+    monkeypatch.setattr(store.os, "urandom", lambda n: next(randoms)[:n])
+    before = time.time_ns() // 1_000_000
+    ids = store.ordered_ids(4)
+    parsed = [uuid.UUID(i) for i in ids]
+    assert ids == sorted(ids) and [str(u) for u in parsed] == ids
+    counters = [(u.int >> 64 & 0xFFF) << 30 | (u.int >> 32 & 0x3FFF_FFFF) for u in parsed]
+    assert counters == [start, start + 1, start + 2, start + 3]
+    assert [u.int & 0xFFFF_FFFF for u in parsed] == [
+        int.from_bytes(bytes(range(16))[4 * i : 4 * i + 4], sys.byteorder) for i in range(4)
+    ]
+    assert all(before <= u.int >> 80 <= time.time_ns() // 1_000_000 for u in parsed)
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -85,6 +86,12 @@ class Certificate(Base):
             sqlite_where=text("employer_uscc IS NOT NULL"),
             postgresql_where=text("employer_uscc IS NOT NULL"),
         ),
+        CheckConstraint(
+            "(holder_cipher IS NOT NULL AND holder_id_cipher IS NULL"
+            " AND holder_name_cipher IS NULL) OR (holder_cipher IS NULL"
+            " AND holder_id_cipher IS NOT NULL AND holder_name_cipher IS NOT NULL)",
+            name="holder_cipher_form",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -95,8 +102,11 @@ class Certificate(Base):
     occupation_name: Mapped[str] = mapped_column(String(100))
     occupation_edition: Mapped[str] = mapped_column(String(8))
     holder_person_key: Mapped[str] = mapped_column(String(64))
-    holder_id_cipher: Mapped[bytes] = mapped_column(LargeBinary)
-    holder_name_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    # The holder's ID number and name, encrypted together (`certificates.store.seal_holder`,
+    # ADR 0011). Rows recorded before migration 0005 hold them in the two columns after it.
+    holder_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
+    holder_id_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
+    holder_name_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
     holder_id_masked: Mapped[str] = mapped_column(String(18))
     holder_name_masked: Mapped[str] = mapped_column(String(64))
     # HMAC of the normalised name with the pepper: public verification compares names without

@@ -6,7 +6,7 @@ from sqlalchemy import bindparam, select, update
 
 from common.db import make_engine
 from common.pii import FieldCipher
-from evaluation.certificates.store import certificates
+from evaluation.certificates.store import certificates, open_holder
 from evaluation.rules import name_digest
 from evaluation.settings import EvaluationSettings
 
@@ -23,7 +23,12 @@ async def backfill_name_digests(settings: EvaluationSettings, *, batch: int = 1_
             async with engine.begin() as conn:
                 rows = (
                     await conn.execute(
-                        select(certificates.c.id, certificates.c.holder_name_cipher)
+                        select(
+                            certificates.c.id,
+                            certificates.c.holder_cipher,
+                            certificates.c.holder_id_cipher,
+                            certificates.c.holder_name_cipher,
+                        )
                         .where(certificates.c.holder_name_digest.is_(None))
                         .limit(batch)
                     )
@@ -37,12 +42,7 @@ async def backfill_name_digests(settings: EvaluationSettings, *, batch: int = 1_
                     [
                         {
                             "b_id": row.id,
-                            "b_digest": name_digest(
-                                cipher.decrypt(
-                                    row.holder_name_cipher, context=b"certificates.holder_name"
-                                ),
-                                pepper=pepper,
-                            ),
+                            "b_digest": name_digest(open_holder(cipher, row)[1], pepper=pepper),
                         }
                         for row in rows
                     ],

@@ -1,6 +1,6 @@
 """Where an import's rows are read, checked and encrypted: a worker process, or a thread.
 
-The CPU work of an import (schema and rules per row, HMAC keys, two SM4-GCM encryptions, row and
+The CPU work of an import (schema and rules per row, HMAC keys, an SM4-GCM encryption, row and
 event tuples: ~50 µs a row) would otherwise hold the web process's interpreter lock for most of
 the import, so that the writes and every other request wait for it. A worker process does it in
 parallel with the writes. The process keeps each job's open file between calls; a chunk that the
