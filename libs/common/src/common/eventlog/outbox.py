@@ -119,14 +119,15 @@ def pack(records: Sequence[Sequence[Any]]) -> list[EventRecord]:
     `records` are `EventRecord`s or plain tuples in its field order. A batch's data is a JSON
     array with one array per event: id, type, subject, time (RFC 3339), personkey, town,
     traceparent, request_id, then its data. The data is the JSON text the record holds, spliced
-    in as it is (never decoded and encoded again), so that one parse of the batch gives every
-    event's data (readers of the log split batches: ADR 0010). Every record must come from one
-    source.
+    in as it is (never decoded and encoded again: an `orjson.Fragment`), so that one parse of
+    the batch gives every event's data (readers of the log split batches: ADR 0010). One
+    `orjson.dumps` a batch, not one an event (~0.5 instead of ~1.4 µs an event). Every record
+    must come from one source.
     """
     batches = []
     for start in range(0, len(records), MAX_BATCH_EVENTS):
         part = records[start : start + MAX_BATCH_EVENTS]
-        items = ",".join(f"{orjson.dumps([*r[:2], *r[3:9]]).decode()[:-1]},{r[9]}]" for r in part)
+        items = [[*r[:2], *r[3:9], orjson.Fragment(r[9])] for r in part]
         first = EventRecord(*part[0])
         batches.append(
             first._replace(
@@ -136,7 +137,7 @@ def pack(records: Sequence[Sequence[Any]]) -> list[EventRecord]:
                 personkey=None,
                 town=None,
                 traceparent=None,
-                data_json=f"[{items}]",
+                data_json=orjson.dumps(items).decode(),
             )
         )
     return batches
