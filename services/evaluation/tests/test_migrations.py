@@ -55,6 +55,9 @@ async def test_0005_keeps_rows_with_a_ciphertext_per_field_and_downgrades_only_w
             )
             await conn.execute(insert(certificates).values(**old_form))
         await upgrade(url, MIGRATIONS)
+        async with engine.connect() as conn:
+            checks = await conn.run_sync(lambda c: inspect(c).get_check_constraints("certificates"))
+        assert "ck_certificates_holder_cipher_form" in {c["name"] for c in checks}
         async with engine.begin() as conn:
             old = (await conn.execute(select(certificates))).one()
             assert open_holder(CIPHER, old) == (VALID_ID, "张三")

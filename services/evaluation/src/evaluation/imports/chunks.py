@@ -1,7 +1,7 @@
 """Where an import's rows are read, checked and encrypted: a worker process, or a thread.
 
 The CPU work of an import (schema and rules per row, HMAC keys, an SM4-GCM encryption, row and
-event tuples: ~50 µs a row) would otherwise hold the web process's interpreter lock for most of
+event tuples: ~35 µs a row) would otherwise hold the web process's interpreter lock for most of
 the import, so that the writes and every other request wait for it. A worker process does it in
 parallel with the writes. The process keeps each job's open file between calls; a chunk that the
 web process writes crosses the process boundary once, as plain tuples (`Prepared`), never as

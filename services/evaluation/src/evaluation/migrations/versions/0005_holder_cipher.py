@@ -32,7 +32,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("holder_cipher", sa.LargeBinary(), nullable=True))
         batch.alter_column("holder_id_cipher", existing_type=sa.LargeBinary(), nullable=True)
         batch.alter_column("holder_name_cipher", existing_type=sa.LargeBinary(), nullable=True)
-        batch.create_check_constraint("ck_certificates_holder_cipher_form", ONE_FORM)
+        batch.create_check_constraint(op.f("ck_certificates_holder_cipher_form"), ONE_FORM)
 
 
 def downgrade() -> None:
@@ -45,7 +45,7 @@ def downgrade() -> None:
             "splitting it needs the field key, which migrations do not hold"
         )
     with op.batch_alter_table("certificates") as batch:
-        batch.drop_constraint("ck_certificates_holder_cipher_form", type_="check")
+        batch.drop_constraint(op.f("ck_certificates_holder_cipher_form"), type_="check")
         batch.alter_column("holder_name_cipher", existing_type=sa.LargeBinary(), nullable=False)
         batch.alter_column("holder_id_cipher", existing_type=sa.LargeBinary(), nullable=False)
         batch.drop_column("holder_cipher")
