@@ -1,11 +1,14 @@
-"""Every migration history goes up, down to base and up again on both databases."""
+"""Every migration history goes up, down to base and up again on both databases, and ends where
+its models say it should."""
 
 from __future__ import annotations
+
+import importlib
 
 import pytest
 
 from common.db import make_engine
-from common.migrations import downgrade, migration_state, upgrade
+from common.migrations import downgrade, migration_state, schema_drift, upgrade
 from common.testing.databases import DatabaseFactory
 
 HISTORIES = [
@@ -16,6 +19,15 @@ HISTORIES = [
     "awards:migrations",
     "indicators:migrations",
 ]
+# The metadata each history's env.py migrates towards.
+MODELS = {
+    "common.eventlog:migrations": "common.eventlog.sql_log:log_metadata",
+    "training:migrations": "training.models:Base.metadata",
+    "evaluation:migrations": "evaluation.models:Base.metadata",
+    "finance:migrations": "finance.models:Base.metadata",
+    "awards:migrations": "awards.models:Base.metadata",
+    "indicators:migrations": "indicators.models:Base.metadata",
+}
 
 
 @pytest.mark.parametrize("history", HISTORIES)
@@ -30,3 +42,18 @@ async def test_round_trip(history: str, databases: DatabaseFactory) -> None:
     finally:
         await engine.dispose()
     assert state["at_head"], state
+
+
+@pytest.mark.parametrize("history", HISTORIES)
+async def test_migrations_build_what_the_models_describe(
+    history: str, databases: DatabaseFactory
+) -> None:
+    module, _, path = MODELS[history].partition(":")
+    metadata = importlib.import_module(module)
+    for name in path.split("."):
+        metadata = getattr(metadata, name)
+    engine = make_engine(await databases.create(history))
+    try:
+        assert await schema_drift(engine, metadata) == []
+    finally:
+        await engine.dispose()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -97,3 +98,16 @@ async def migration_state(engine: AsyncEngine, script_location: str) -> dict[str
     async with engine.connect() as conn:
         current = await conn.run_sync(_current_heads)
     return {"current": sorted(current), "head": sorted(expected), "at_head": current == expected}
+
+
+async def schema_drift(engine: AsyncEngine, metadata: MetaData) -> list[Any]:
+    """What Alembic's autogenerate would change to make a migrated database match `metadata`
+    (tables, columns, types, indexes, unique and foreign keys; not CHECK constraints): empty
+    when the models and the migrations agree."""
+
+    def compare(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(compare)
