@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.policy import load_policy_set
 from evaluation.rules import (
@@ -132,6 +134,43 @@ def test_plan_reverses_the_ineligible_and_tops_up_a_partial_entry() -> None:
 def test_plan_reverses_a_duplicate_entry_of_one_person() -> None:
     plan = plan_rewards(eligible=[person("a")], granted=[entry("a"), entry("a")], reason="x")
     assert len(plan.reversals) == 1 and plan.grants == []
+
+
+RULES = (RULE, RewardPolicy(version="u", per_person_fen=300, annual_cap_fen=1500))
+ledgers = st.lists(
+    st.tuples(
+        st.sampled_from(RULES),  # the person's rule
+        st.booleans(),  # holds an entry
+        st.sampled_from((1.0, 0.5)),  # its amount: the rule's per person, or part of it
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ledger=ledgers)
+def test_plan_without_full_entries_and_their_persons_is_the_same_plan(ledger) -> None:
+    """What `settle_rewards(issued_only=True)` relies on: with every entry holder still
+    eligible, leaving full entries and their holders out (their sum passed instead) plans the
+    same reversals and grants."""
+    eligible, granted = [], []
+    for index, (rule, holds, share) in enumerate(ledger):
+        key = f"p{index}"
+        eligible.append(
+            EligiblePerson(person_key=key, certificate_id=f"c-{key}", town="t", policy=rule)
+        )
+        if holds:
+            amount = int(rule.per_person_fen * share)
+            granted.append(GrantedEntry(f"e-{key}", key, amount, rule.per_person_fen))
+    full = {e.person_key for e in granted if e.amount_fen >= e.per_person_fen}
+    whole = plan_rewards(eligible=eligible, granted=granted, reason="x")
+    reduced = plan_rewards(
+        eligible=[p for p in eligible if p.person_key not in full],
+        granted=[e for e in granted if e.person_key not in full],
+        reason="x",
+        held_elsewhere_fen=sum(e.amount_fen for e in granted if e.person_key in full),
+    )
+    assert reduced == whole
 
 
 def test_reward_rules_follow_the_policy_versions() -> None:

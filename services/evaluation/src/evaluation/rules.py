@@ -313,7 +313,11 @@ class RewardPlan:
 
 
 def plan_rewards(
-    *, eligible: Sequence[EligiblePerson], granted: Sequence[GrantedEntry], reason: str
+    *,
+    eligible: Sequence[EligiblePerson],
+    granted: Sequence[GrantedEntry],
+    reason: str,
+    held_elsewhere_fen: int = 0,
 ) -> RewardPlan:
     """Bring an enterprise-year's ledger to min(cap, per_person × eligible persons).
 
@@ -322,6 +326,10 @@ def plan_rewards(
     of persons no longer eligible are reversed; persons waiting below the cap get entries in
     order. The last entry below the cap may be partial; when room opens up it is reversed and
     granted again in full (reason `regranted`), so that the ledger stays at the formula.
+
+    `held_elsewhere_fen` is the sum of full entries left out of both `eligible` and `granted`
+    (their persons still eligible): such a person is passed over and such an entry kept, so
+    leaving them out changes nothing but the total, which this adds back.
     """
     eligible_keys = {p.person_key for p in eligible}
     reversals: list[tuple[GrantedEntry, str]] = []
@@ -331,7 +339,7 @@ def plan_rewards(
             kept[entry.person_key] = entry
         else:
             reversals.append((entry, reason))
-    total = sum(e.amount_fen for e in kept.values())
+    total = held_elsewhere_fen + sum(e.amount_fen for e in kept.values())
     grants: list[tuple[EligiblePerson, int]] = []
     for person in eligible:
         held = kept.get(person.person_key)

@@ -245,7 +245,9 @@ async def store_prepared(
         outcomes.append(_repeat(i, prepared, first_by_number, by_number, stored))
     await insert_event_rows(session, events)
     if keys:
-        await settle_rewards(session, keys=keys, ctx=ctx, reason="certificate_issued")
+        await settle_rewards(
+            session, keys=keys, ctx=ctx, reason="certificate_issued", issued_only=True
+        )
     outcomes.sort(key=lambda o: o.index)
     return outcomes
 

@@ -15,7 +15,18 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import (
+    Integer,
+    Table,
+    bindparam,
+    cast,
+    exists,
+    extract,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -104,33 +115,37 @@ async def _lock(session: AsyncSession, keys: list[tuple[str, int]]) -> None:
 
 
 async def eligible_persons(
-    session: AsyncSession, *, keys: list[tuple[str, int]], ctx: EvaluationContext
+    session: AsyncSession,
+    *,
+    keys: list[tuple[str, int]],
+    ctx: EvaluationContext,
+    without_full_entries: bool = False,
 ) -> dict[tuple[str, int], list[EligiblePerson]]:
-    """Eligible persons of each enterprise-year, in the order they became eligible."""
+    """Eligible persons of each enterprise-year, in the order they became eligible
+    (`without_full_entries`: leaving out those who hold a full granted entry in it)."""
     wanted = set(keys)
     result: dict[tuple[str, int], dict[str, EligiblePerson]] = {key: {} for key in keys}
     usccs = sorted({uscc for uscc, _ in keys})
     years = [year for _, year in keys]
     for start in range(0, len(usccs), 1_000):
-        rows = await session.execute(
-            select(
-                certificates.c.id,
-                certificates.c.employer_uscc,
-                certificates.c.holder_person_key,
-                certificates.c.issued_on,
-                certificates.c.town,
-            )
-            .where(
-                certificates.c.employer_uscc.in_(usccs[start : start + 1_000]),
-                certificates.c.mode == ENTERPRISE_ASSESSMENT,
-                certificates.c.status == "valid",
-                certificates.c.flagged_reason.is_(None),
-                certificates.c.body_code != LEGACY_BODY_CODE,
-                certificates.c.issued_on >= date(min(years), 1, 1),
-                certificates.c.issued_on <= date(max(years), 12, 31),
-            )
-            .order_by(certificates.c.created_at, certificates.c.id)
+        query = select(
+            certificates.c.id,
+            certificates.c.employer_uscc,
+            certificates.c.holder_person_key,
+            certificates.c.issued_on,
+            certificates.c.town,
+        ).where(
+            certificates.c.employer_uscc.in_(usccs[start : start + 1_000]),
+            certificates.c.mode == ENTERPRISE_ASSESSMENT,
+            certificates.c.status == "valid",
+            certificates.c.flagged_reason.is_(None),
+            certificates.c.body_code != LEGACY_BODY_CODE,
+            certificates.c.issued_on >= date(min(years), 1, 1),
+            certificates.c.issued_on <= date(max(years), 12, 31),
         )
+        if without_full_entries:
+            query = query.where(~exists(_full_entry_of_holder()))
+        rows = await session.execute(query.order_by(certificates.c.created_at, certificates.c.id))
         for row in rows:
             key = (row.employer_uscc, row.issued_on.year)
             if key not in wanted or row.holder_person_key in result[key]:
@@ -147,21 +162,57 @@ async def eligible_persons(
     return {key: list(persons.values()) for key, persons in result.items()}
 
 
+def _full_entry_of_holder() -> Any:
+    """A granted, full entry of the certificate's holder in its enterprise-year (a correlated
+    subquery of `eligible_persons`; served by the unique index of granted entries)."""
+    return select(entries.c.id).where(
+        entries.c.enterprise_uscc == certificates.c.employer_uscc,
+        entries.c.year == cast(extract("year", certificates.c.issued_on), Integer),
+        entries.c.person_key == certificates.c.holder_person_key,
+        entries.c.status == "granted",
+        entries.c.amount_fen >= entries.c.per_person_fen,
+    )
+
+
 async def _granted(
-    session: AsyncSession, keys: list[tuple[str, int]]
+    session: AsyncSession, keys: list[tuple[str, int]], *, partial_only: bool = False
 ) -> dict[tuple[str, int], list[Any]]:
     result: dict[tuple[str, int], list[Any]] = {key: [] for key in keys}
     for start in range(0, len(keys), 1_000):
+        query = select(entries).where(
+            tuple_(entries.c.enterprise_uscc, entries.c.year).in_(keys[start : start + 1_000]),
+            entries.c.status == "granted",
+        )
+        if partial_only:
+            query = query.where(entries.c.amount_fen < entries.c.per_person_fen)
+        rows = await session.execute(query.order_by(entries.c.created_at, entries.c.id))
+        for row in rows:
+            result[(row.enterprise_uscc, row.year)].append(row)
+    return result
+
+
+async def _full_totals(
+    session: AsyncSession, keys: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(sum in fen, count) of the granted, full entries of each enterprise-year."""
+    result: dict[tuple[str, int], tuple[int, int]] = {}
+    for start in range(0, len(keys), 1_000):
         rows = await session.execute(
-            select(entries)
+            select(
+                entries.c.enterprise_uscc,
+                entries.c.year,
+                func.sum(entries.c.amount_fen),
+                func.count(),
+            )
             .where(
                 tuple_(entries.c.enterprise_uscc, entries.c.year).in_(keys[start : start + 1_000]),
                 entries.c.status == "granted",
+                entries.c.amount_fen >= entries.c.per_person_fen,
             )
-            .order_by(entries.c.created_at, entries.c.id)
+            .group_by(entries.c.enterprise_uscc, entries.c.year)
         )
-        for row in rows:
-            result[(row.enterprise_uscc, row.year)].append(row)
+        for uscc, year, total, count in rows:
+            result[(uscc, year)] = (int(total), int(count))
     return result
 
 
@@ -171,11 +222,18 @@ async def settle_rewards(
     keys: Iterable[tuple[str, int]],
     ctx: EvaluationContext,
     reason: str,
+    issued_only: bool = False,
 ) -> None:
     """Bring each enterprise-year's entries in line with who is eligible now.
 
     Years without a reward rule are skipped. The enterprise-years are locked in sorted order
     (so concurrent settlements never deadlock), then read and written in a few statements.
+
+    `issued_only`: nothing but new certificates changed since the last settlement. Then no one
+    holding an entry stopped being eligible, and holders of full entries are passed over by
+    `plan_rewards`: they and their entries are left out of what is read (their sum is passed
+    in instead), so that an import's every chunk does not read the enterprise-years' whole
+    ledgers and eligible certificates again.
     """
     wanted = sorted({key for key in keys if ctx.rewards.covers_year(key[1])})
     if not wanted:
@@ -183,14 +241,18 @@ async def settle_rewards(
     today = ctx.today()
     now = datetime.now(UTC)
     await _lock(session, wanted)
-    eligible = await eligible_persons(session, keys=wanted, ctx=ctx)
-    granted = await _granted(session, wanted)
+    full = await _full_totals(session, wanted) if issued_only else {}
+    eligible = await eligible_persons(
+        session, keys=wanted, ctx=ctx, without_full_entries=issued_only
+    )
+    granted = await _granted(session, wanted, partial_only=issued_only)
     events: list[Event] = []
     reversals: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
     totals: list[dict[str, Any]] = []
     for uscc, year in wanted:
         rows = {row.id: row for row in granted[(uscc, year)]}
+        full_fen, full_count = full.get((uscc, year), (0, 0))
         plan = plan_rewards(
             eligible=eligible[(uscc, year)],
             granted=[
@@ -203,6 +265,7 @@ async def settle_rewards(
                 for row in rows.values()
             ],
             reason=reason,
+            held_elsewhere_fen=full_fen,
         )
         if not plan.reversals and not plan.grants:
             continue
@@ -272,8 +335,10 @@ async def settle_rewards(
             {
                 "b_uscc": uscc,
                 "b_year": year,
-                "b_total": sum(r.amount_fen for r in kept) + sum(r["amount_fen"] for r in added),
-                "b_persons": len(kept) + len(added),
+                "b_total": full_fen
+                + sum(r.amount_fen for r in kept)
+                + sum(r["amount_fen"] for r in added),
+                "b_persons": full_count + len(kept) + len(added),
             }
         )
     # Reversals first: a person's new entry may replace their reversed one (partial top-up).
