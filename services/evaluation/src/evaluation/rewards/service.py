@@ -55,6 +55,9 @@ certificates: Table = Certificate.__table__
 entries: Table = RewardEntry.__table__
 enterprise_years: Table = RewardEnterpriseYear.__table__
 events_outbox = Outbox(outbox, source=SOURCE)
+# An entry at its own per-person amount: what `plan_rewards` passes over (`held.amount_fen >=
+# held.per_person_fen`), in SQL, for the settlement after issuing only.
+FULL_ENTRY = entries.c.amount_fen >= entries.c.per_person_fen
 
 
 def reward_key_of(
@@ -170,7 +173,7 @@ def _full_entry_of_holder() -> Any:
         entries.c.year == cast(extract("year", certificates.c.issued_on), Integer),
         entries.c.person_key == certificates.c.holder_person_key,
         entries.c.status == "granted",
-        entries.c.amount_fen >= entries.c.per_person_fen,
+        FULL_ENTRY,
     )
 
 
@@ -184,7 +187,7 @@ async def _granted(
             entries.c.status == "granted",
         )
         if partial_only:
-            query = query.where(entries.c.amount_fen < entries.c.per_person_fen)
+            query = query.where(~FULL_ENTRY)
         rows = await session.execute(query.order_by(entries.c.created_at, entries.c.id))
         for row in rows:
             result[(row.enterprise_uscc, row.year)].append(row)
@@ -207,7 +210,7 @@ async def _full_totals(
             .where(
                 tuple_(entries.c.enterprise_uscc, entries.c.year).in_(keys[start : start + 1_000]),
                 entries.c.status == "granted",
-                entries.c.amount_fen >= entries.c.per_person_fen,
+                FULL_ENTRY,
             )
             .group_by(entries.c.enterprise_uscc, entries.c.year)
         )
