@@ -572,6 +572,42 @@ def test_a_chunk_is_read_and_prepared_with_the_collector_paused(tmp_path, monkey
     assert seen == [(2, False), (1, False)] and gc.isenabled()
 
 
+def test_a_chunk_prepared_ahead_is_the_next_one_handed_out(tmp_path, monkeypatch) -> None:
+    """`prepare_ahead` (while the rows are counted) prepares the shard's first chunk once;
+    `next_chunk` hands it out first, then reads on; a shard without rows ends the job."""
+    from datetime import date
+
+    from evaluation.imports import chunks
+
+    path = tmp_path / "rows.csv"
+    path.write_text("number,level\nN1,senior\nN2,senior\n", encoding="utf-8")
+    prepared = []
+
+    def prepare(*, rows, **_: object) -> list:
+        prepared.append([number for number, _ in rows])
+        return rows
+
+    monkeypatch.setattr(chunks, "prepare_chunk", prepare)
+    for shard in (0, 1):
+        chunks.open_job(
+            job_id=f"ahead{shard}",
+            csv_path=path,
+            bodies={},
+            ctx=None,
+            today=date(2026, 1, 1),
+            chunk_rows=2,
+            shard=shard,
+            shards=2,
+        )
+        chunks.prepare_ahead(f"ahead{shard}")
+        chunks.prepare_ahead(f"ahead{shard}")  # a second call prepares nothing more
+    assert prepared == [[2, 3]]
+    assert [n for n, _ in chunks.next_chunk("ahead0")] == [2, 3]
+    assert chunks.next_chunk("ahead0") is None and "ahead0" not in chunks._jobs
+    assert chunks.next_chunk("ahead1") is None and "ahead1" not in chunks._jobs
+    assert prepared == [[2, 3]]
+
+
 class _DriverError(Exception):
     """Stands in for a driver error with its SQLSTATE, as asyncpg raises them."""
 

@@ -56,12 +56,6 @@ async def run_import(
             await set_job(session, job_id, status="running", started_at=datetime.now(UTC))
         if upload.file_format == "xlsx":
             csv_path = await asyncio.to_thread(reader.xlsx_to_csv, upload.path)
-        total = await asyncio.to_thread(reader.count_rows, csv_path)
-        if total > max_rows:
-            await _finish(sessionmaker, job_id, "failed", f"too_many_rows: {total} > {max_rows}")
-            return
-        async with unit_of_work(sessionmaker) as session:
-            await set_job(session, job_id, total_rows=total)
         async with unit_of_work(sessionmaker) as session:
             bodies = await registered_bodies(session)
         await _open_shards(
@@ -74,6 +68,19 @@ async def run_import(
             database_url=writers,
         )
         try:
+            # The workers prepare their first chunks while the rows are counted; nothing is
+            # written before the count is within the limit.
+            total, _ = await asyncio.gather(
+                asyncio.to_thread(reader.count_rows, csv_path),
+                _prepare_ahead(preparer, job_id=job_id),
+            )
+            if total > max_rows:
+                await _finish(
+                    sessionmaker, job_id, "failed", f"too_many_rows: {total} > {max_rows}"
+                )
+                return
+            async with unit_of_work(sessionmaker) as session:
+                await set_job(session, job_id, total_rows=total)
             if writers:
                 await _run_writers(preparer, job_id=job_id)
             else:
@@ -122,6 +129,13 @@ async def _open_shards(
             shards=preparer.shards,
             database_url=database_url,
         )
+
+
+async def _prepare_ahead(preparer: chunks.Preparer, *, job_id: str) -> None:
+    """Let every shard prepare its first chunk (`chunks.prepare_ahead`)."""
+    await asyncio.gather(
+        *(preparer.call(shard, chunks.prepare_ahead, job_id) for shard in range(preparer.shards))
+    )
 
 
 async def _run_writers(preparer: chunks.Preparer, *, job_id: str) -> None:
