@@ -437,6 +437,34 @@ async def test_a_large_chunk_and_a_concurrent_writer(make_env, monkeypatch) -> N
     assert report[1][:3] == ["8", "number", "conflicts_with_stored_certificate"]
 
 
+async def test_a_large_chunk_of_new_rows_is_copied_without_a_lookup(make_env, monkeypatch) -> None:
+    """On PostgreSQL a chunk of new, distinct, issuable rows goes by COPY at once; its numbers
+    are looked up only when that fails (a re-import), and each row is then met as before.
+    Elsewhere every chunk is looked up first."""
+    from evaluation.certificates import service as issuing
+    from evaluation.certificates.store import COPY_THRESHOLD
+
+    env = await make_env(import_processes=0)
+    real = issuing.stored_by_number
+    looked_up: list[int] = []
+
+    async def counted(session, numbers):
+        looked_up.append(len(numbers))
+        return await real(session, numbers)
+
+    monkeypatch.setattr(issuing, "stored_by_number", counted)
+    rows = COPY_THRESHOLD + 50
+    content = csv_file([row(n) for n in range(rows)])
+    first = await run(env, content)
+    assert (first["created"], first["duplicates"], first["errors"]) == (rows, 0, 0)
+    postgres = env.engine.dialect.name == "postgresql"
+    assert looked_up == ([] if postgres else [rows])
+    again = await run(env, content)
+    assert (again["created"], again["duplicates"], again["errors"]) == (0, rows, 0)
+    assert looked_up[-1] == rows
+    assert await env.counts() == (rows, rows)
+
+
 async def test_batch_rows_are_compressed_with_lz4_on_postgresql(env) -> None:
     """An import's outbox batch rows are stored lz4-compressed (migration 0003; pglz where the
     server was built without lz4), and read back whole."""

@@ -25,6 +25,7 @@ from evaluation.certificates.rules import (
 from evaluation.certificates.schemas import CertificateCreate
 from evaluation.certificates.store import (
     BODY_CODE,
+    COPY_THRESHOLD,
     EMPLOYER_USCC,
     ISSUED_ON,
     MODE,
@@ -32,8 +33,10 @@ from evaluation.certificates.store import (
     Row,
     as_certificate,
     certificate_rows,
+    copy_certificates,
     insert_certificates,
     insert_event_rows,
+    is_postgres,
     issued_event_row,
     ordered_ids,
     stored_by_number,
@@ -203,27 +206,36 @@ async def store_prepared(
     current = {**prepared.bodies, **(bodies or {})}
     records, indexes, warnings = prepared.records, prepared.indexes, prepared.warnings
     outcomes = list(prepared.rejected)
-    stored = await stored_by_number(session, [r[NUMBER] for r in records])
+    stored: dict[str, Any] = {}
     fresh: list[int] = []
     first_by_number: dict[str, int] = {}
     repeats: list[int] = []
-    for i, record in enumerate(records):
-        number = record[NUMBER]
-        if number in stored:
-            outcomes.append(_replay_or_conflict(indexes[i], warnings[i], record, stored[number]))
-        elif number in first_by_number:
-            repeats.append(i)
-        elif problem := _refusal(
-            current[record[BODY_CODE]], record, today=today, check_today=check_today
-        ):
-            outcomes.append(Outcome(indexes[i], "rejected", None, warnings[i], problem))
-        else:
-            first_by_number[number] = i
-            fresh.append(i)
-    inserted = await insert_certificates(session, [records[i] for i in fresh])
-    raced = [records[i][NUMBER] for i in fresh if records[i][NUMBER] not in inserted]
-    if raced:  # stored by a concurrent writer since we looked
-        stored.update(await stored_by_number(session, raced))
+    if await _copied_without_lookup(
+        session, records, current, today=today, check_today=check_today
+    ):
+        fresh = list(range(len(records)))
+        inserted = {r[NUMBER] for r in records}
+    else:
+        stored = await stored_by_number(session, [r[NUMBER] for r in records])
+        for i, record in enumerate(records):
+            number = record[NUMBER]
+            if number in stored:
+                outcomes.append(
+                    _replay_or_conflict(indexes[i], warnings[i], record, stored[number])
+                )
+            elif number in first_by_number:
+                repeats.append(i)
+            elif problem := _refusal(
+                current[record[BODY_CODE]], record, today=today, check_today=check_today
+            ):
+                outcomes.append(Outcome(indexes[i], "rejected", None, warnings[i], problem))
+            else:
+                first_by_number[number] = i
+                fresh.append(i)
+        inserted = await insert_certificates(session, [records[i] for i in fresh])
+        raced = [records[i][NUMBER] for i in fresh if records[i][NUMBER] not in inserted]
+        if raced:  # stored by a concurrent writer since we looked
+            stored.update(await stored_by_number(session, raced))
     events: list[Row] = []
     keys: set[tuple[str, int]] = set()
     by_number: dict[str, Any] = {}
@@ -250,6 +262,34 @@ async def store_prepared(
         )
     outcomes.sort(key=lambda o: o.index)
     return outcomes
+
+
+async def _copied_without_lookup(
+    session: AsyncSession,
+    records: list[Row],
+    bodies: Mapping[str, BodyState],
+    *,
+    today: date,
+    check_today: bool,
+) -> bool:
+    """Write a large set by COPY at once, without looking its numbers up first, when every
+    number in it is distinct and every body may issue it; False, with nothing written, when
+    that is not so or one of the numbers is stored already. An import of new stock takes the
+    first way: writing 112,700 rows in one process, the lookups had taken 0.21 s, 0.15 s of it
+    waiting on the database (measured).
+
+    Only when nothing could be a replay, a repeat or a refusal, so that each outcome is the
+    one the lookup would have given: `created`.
+    """
+    if not is_postgres(session) or len(records) < COPY_THRESHOLD:
+        return False
+    if len({r[NUMBER] for r in records}) != len(records):
+        return False
+    for record in records:
+        body = bodies[record[BODY_CODE]]
+        if _refusal(body, record, today=today, check_today=check_today) is not None:
+            return False
+    return await copy_certificates(session, records)
 
 
 def _repeat(

@@ -116,26 +116,39 @@ async def _copy(
     await driver.copy_records_to_table(table, records=records, columns=list(columns))
 
 
+async def copy_certificates(session: AsyncSession, records: list[tuple[Any, ...]]) -> bool:
+    """Insert certificate rows by COPY inside a savepoint (PostgreSQL); False, with nothing
+    written, when one of the numbers is stored already (or by a concurrent writer meanwhile).
+
+    In number order: two writers that insert some of the same numbers then wait on each
+    other's index entries in one order only, never in a cycle (a deadlock).
+    """
+    try:
+        async with session.begin_nested():
+            await _copy(
+                session,
+                "certificates",
+                CERTIFICATE_COLUMNS,
+                sorted(records, key=itemgetter(NUMBER)),
+            )
+        return True
+    except asyncpg.UniqueViolationError:
+        return False
+
+
 async def insert_certificates(session: AsyncSession, records: list[tuple[Any, ...]]) -> set[str]:
     """Insert certificate rows (tuples in `CERTIFICATE_COLUMNS` order); a number already stored
     (by a concurrent writer) is skipped. Returns the numbers inserted.
 
-    On PostgreSQL large sets go by COPY inside a savepoint; if a concurrent writer stored one of
-    the numbers meanwhile, the savepoint is rolled back and the rows go by
-    `INSERT ... ON CONFLICT DO NOTHING` instead.
+    On PostgreSQL large sets go by COPY (`copy_certificates`); if a concurrent writer stored one
+    of the numbers meanwhile, they go by `INSERT ... ON CONFLICT DO NOTHING` instead.
     """
     if not records:
         return set()
-    # In number order: two writers that insert some of the same numbers then wait on each
-    # other's index entries in one order only, never in a cycle (a deadlock).
-    records = sorted(records, key=itemgetter(NUMBER))
     if is_postgres(session) and len(records) >= COPY_THRESHOLD:
-        try:
-            async with session.begin_nested():
-                await _copy(session, "certificates", CERTIFICATE_COLUMNS, records)
+        if await copy_certificates(session, records):
             return {r[NUMBER] for r in records}
-        except asyncpg.UniqueViolationError:
-            pass
+    records = sorted(records, key=itemgetter(NUMBER))  # as in `copy_certificates`
     dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
     statement = (
         dialect_insert(certificates)
