@@ -168,3 +168,44 @@ async def test_a_failed_read_ahead_ends_the_catch_up_after_the_batches_before_it
     env.consumer.log = env.log
     assert await env.consumer.catch_up() == 2
     assert (await env.values(year=2025))["skilled_talents"] == 6
+
+
+async def test_the_next_batch_is_read_into_changes_while_a_batch_is_looked_up(
+    env, monkeypatch
+) -> None:
+    """A batch's lookups wait for the next batch's events to become changes: that happens
+    while they run, or the wait times out and the test fails."""
+    from indicators import rollup
+
+    await env.log.append(
+        [issued(person=person_key(n), certificate=f"c{n}", level="junior") for n in range(6)]
+    )
+    env.consumer.batch_size = 2
+    read_positions: list[int] = []
+    second_batch_read = asyncio.Event()
+    read_all, load_batch = env.consumer._read_all, rollup.load_batch
+    timed_out: list[bool] = []
+
+    def reading(events: Any) -> Any:
+        read_positions.extend(e.position for e in events)
+        if 3 in read_positions:
+            second_batch_read.set()
+        return read_all(events)
+
+    async def looking_up(session: Any, changes: Any, rules: Any, **kwargs: Any) -> Any:
+        if not timed_out:  # the first batch
+            try:
+                await asyncio.wait_for(second_batch_read.wait(), timeout=2)
+                timed_out.append(False)
+            except TimeoutError:
+                timed_out.append(True)
+        return await load_batch(session, changes, rules, **kwargs)
+
+    env.consumer._read_all = reading  # type: ignore[method-assign]
+    monkeypatch.setattr(rollup, "load_batch", looking_up)
+
+    assert await env.consumer.catch_up() == 6
+
+    assert timed_out == [False]
+    assert read_positions == [1, 2, 3, 4, 5, 6]
+    assert (await env.values(year=2025))["skilled_talents"] == 6

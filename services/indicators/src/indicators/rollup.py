@@ -20,7 +20,8 @@ nothing before it.
 
 `RollupConsumer.catch_up` overlaps batches: steps 1–4 of the next batch run in memory while the
 previous batch's transaction writes, taking what the previous batch touched from its in-memory
-state instead of the database (ADR 0007).
+state instead of the database (ADR 0007); and while a batch's lookups (step 2) wait on the
+database, the events of the batch after it are read into changes (step 1).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ from indicators.timeline import (
 
 logger = logging.getLogger("indicators.rollup")
 Reader = Callable[[LoggedEvent, IndicatorPolicy], Change | None]
+# A batch's events read into changes, and those that could not be read
+_Read = tuple[list[tuple[LoggedEvent, Change]], list[tuple[LoggedEvent, Exception]]]
+READ_SLICE = 1_000  # events read into changes between two turns of the event loop
 
 
 def timeline_rules(policy: IndicatorPolicy) -> TimelineRules:
@@ -343,8 +347,11 @@ class RollupConsumer(Consumer):
         consumer's CPU work and the database's overlap (two cores on a catch-up). It starts
         from batch N's in-memory state and is written after N commits, in a transaction that
         finds the checkpoint where N left it — or not at all (another replica moved it; the
-        next call starts again from the stored checkpoint). The cyclic garbage collector is
-        paused throughout (`collector_paused`).
+        next call starts again from the stored checkpoint). While N+1's lookups wait on the
+        database, N+2's events are read into changes, a slice at a time, so that the lookups
+        are not idle time (a rebuild of the 112,700-row import's log: 3.8–4.1 s instead of
+        4.3–4.4 s, 3 alternated rounds). The cyclic garbage collector is paused throughout
+        (`collector_paused`).
         """
         with collector_paused():
             return await self._pipelined_catch_up()
@@ -355,14 +362,24 @@ class RollupConsumer(Consumer):
         total = 0
         carried: Batch | None = None
         writing: asyncio.Task[int] | None = None
+        applying: asyncio.Task[Applied] | None = None
         reading = asyncio.create_task(self.log.read(after=position, limit=self.batch_size))
+        failure: Exception | None = None
         try:
-            while events := await reading:
+            events = await reading
+            read = await self._read_all_yielding(events)
+            while events:
                 reading = asyncio.create_task(  # the log's work overlaps this batch's
                     self.log.read(after=events[-1].position, limit=self.batch_size)
                 )
-                async with self.sessionmaker() as session:  # reads only; nothing to commit
-                    ready = await self._apply_in_memory(session, events, carried=carried)
+                # This batch's lookups run while the next batch's events become changes.
+                applying = asyncio.create_task(self._applied(events, read, carried=carried))
+                try:
+                    events = await reading
+                except Exception as exc:  # this batch, read before it, still stands
+                    failure, events = exc, []
+                read = await self._read_all_yielding(events)
+                ready, applying = await applying, None
                 if writing is not None:
                     written, writing = await writing, None
                     if not written:
@@ -373,13 +390,37 @@ class RollupConsumer(Consumer):
             if writing is not None:
                 written, writing = await writing, None
                 total += written
+            if failure is not None:
+                raise failure
             return total
         finally:
             reading.cancel()  # a read ahead past a stop or an error is not needed
             await asyncio.gather(reading, return_exceptions=True)
+            if applying is not None:  # an error while the next batch was read
+                applying.cancel()
+                await asyncio.gather(applying, return_exceptions=True)
             if writing is not None:  # an error while the next batch was read: the batch being
                 # written stands on its own, so it may finish before the error propagates
                 await asyncio.gather(writing, return_exceptions=True)
+
+    async def _applied(
+        self, events: Sequence[LoggedEvent], read: _Read, *, carried: Batch | None
+    ) -> Applied:
+        """A batch applied in memory, in a reading session of its own (nothing to commit)."""
+        async with self.sessionmaker() as session:
+            return await self._apply_in_memory(session, events, carried=carried, read=read)
+
+    async def _read_all_yielding(self, events: Sequence[LoggedEvent]) -> _Read:
+        """`_read_all`, a slice at a time, letting the tasks waiting on the database (the
+        previous batch's lookups and writes) go on between slices."""
+        read: list[tuple[LoggedEvent, Change]] = []
+        failed: list[tuple[LoggedEvent, Exception]] = []
+        for start in range(0, len(events), READ_SLICE):
+            await asyncio.sleep(0)
+            more, more_failed = self._read_all(events[start : start + READ_SLICE])
+            read += more
+            failed += more_failed
+        return read, failed
 
     async def _commit(self, applied: Applied, *, after: int) -> int:
         """Write a batch applied in memory, if the checkpoint is still `after`; returns the
@@ -410,14 +451,16 @@ class RollupConsumer(Consumer):
         events: Sequence[LoggedEvent],
         *,
         carried: Batch | None = None,
+        read: _Read | None = None,
     ) -> Applied:
         """The facts to write, the counter rows and the failed events of a batch, starting
-        from the stored facts, or from `carried` for what the previous batch touched."""
-        read, failed = self._read_all(events)
+        from the stored facts, or from `carried` for what the previous batch touched (`read`:
+        its events already read into changes)."""
+        changes, failed = read or self._read_all(events)
         batch = await load_batch(
-            session, [change for _, change in read], self.rules, carried=carried
+            session, [change for _, change in changes], self.rules, carried=carried
         )
-        writes, rows = self._apply(batch, read, failed)
+        writes, rows = self._apply(batch, changes, failed)
         return Applied(batch, writes, rows, failed, len(events), events[-1].position)
 
     def _apply(
