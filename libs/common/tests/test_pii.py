@@ -99,6 +99,31 @@ def test_field_cipher_round_trip_and_tamper_detection() -> None:
         cipher.decrypt(tampered, context=b"col")
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["binding", "cipher"])
+def test_encryption_is_the_same_through_the_binding_and_through_cipher(
+    monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    """`encrypt` calls the binding `Cipher.encryptor()` calls, or `Cipher` where the binding
+    is missing: with the same nonce, both give the bytes of the public API."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from common import pii
+
+    assert pii._encryption_context is not None  # the locked release of cryptography has it
+    if not direct:
+        monkeypatch.setattr(pii, "_encryption_context", None)
+    key, nonce = os.urandom(16), os.urandom(12)
+    cipher = FieldCipher(base64.b64encode(key).decode())
+    monkeypatch.setattr(cipher._nonces, "take", lambda: nonce)
+    plaintext = '["11010519491231002X", "张三"]'
+    public = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+    public.authenticate_additional_data(b"col")
+    body = public.update(plaintext.encode()) + public.finalize()
+    blob = cipher.encrypt(plaintext, context=b"col")
+    assert blob == b"\x01" + nonce + public.tag + body
+    assert cipher.decrypt(blob, context=b"col") == plaintext
+
+
 def test_log_scrubbing_masks_id_numbers_and_phones() -> None:
     text = scrub("holder 11010519491231002X phone 13812345678 count 12345")
     assert "11010519491231002X" not in text and "13812345678" not in text

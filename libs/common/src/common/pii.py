@@ -11,6 +11,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+try:
+    # What `Cipher(algorithm, mode).encryptor()` calls after checking its arguments, which are
+    # fixed here (SM4, GCM with a fresh nonce and no tag). Calling it directly saves ~1.3 µs of
+    # the ~4.7 µs an encryption costs (measured); an import encrypts a hundred thousand
+    # holders. It is not public API: without it, `encrypt` goes through `Cipher` (a test
+    # checks that both give the same bytes).
+    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
+
+    _encryption_context: Any = _rust_openssl.ciphers.create_encryption_ctx
+except (ImportError, AttributeError):  # pragma: no cover - another release of cryptography
+    _encryption_context = None
+
 from common.identifiers import normalise_id_number
 
 _NONCE_BYTES = 12
@@ -120,7 +132,10 @@ class FieldCipher:
     def encrypt(self, plaintext: str, *, context: bytes = b"") -> bytes:
         """Encrypt; `context` (e.g. a column name) is bound as associated data."""
         nonce = self._nonces.take()
-        encryptor = Cipher(self._algorithm, modes.GCM(nonce)).encryptor()
+        if _encryption_context is not None:
+            encryptor = _encryption_context(self._algorithm, modes.GCM(nonce))
+        else:
+            encryptor = Cipher(self._algorithm, modes.GCM(nonce)).encryptor()
         encryptor.authenticate_additional_data(context)
         body = encryptor.update(plaintext.encode()) + encryptor.finalize()
         return _FORMAT + nonce + encryptor.tag + body
