@@ -100,7 +100,9 @@ async def test_a_held_relay_claims_nothing_until_the_hold_is_lifted_or_too_long(
     )
     async with engine.begin() as conn:
         await conn.execute(insert(things).values(id=1, name="bulk"))
+    assert relay.next_poll(0.2) == 0.2
     assert await relay.drain() == 0 and await relay.held()
+    assert relay.next_poll(0.2) == 0.05  # while held, it asks again sooner
     assert await count(engine, outbox) == 3 and await event_log.head() == 0
     clock[0] += 29
     assert await relay.drain() == 0
@@ -109,6 +111,7 @@ async def test_a_held_relay_claims_nothing_until_the_hold_is_lifted_or_too_long(
     async with engine.begin() as conn:
         await conn.execute(things.delete())
     assert not await relay.held()
+    assert relay.next_poll(0.2) == 0.2
     assert await relay.drain() == 1 and await event_log.head() == 3
     async with engine.begin() as conn:  # new bulk work: a new stretch of holding
         await conn.execute(insert(things).values(id=2, name="bulk"))

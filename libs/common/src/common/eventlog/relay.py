@@ -34,6 +34,9 @@ BACKLOG = Gauge("outbox_backlog", "Unpublished outbox rows", ["source"])
 HELD = Gauge("outbox_relay_held", "1 while the relay waits for bulk work", ["source"])
 # Whether bulk work in the service's database asks the relay to wait (read on a connection).
 Hold = Callable[[AsyncConnection], Awaitable[bool]]
+# How often a held relay asks again: the bulk work's events follow it within this, not within
+# the relay's polling interval (one small query each time, and only while bulk work runs).
+HELD_POLL_SECONDS = 0.05
 
 
 class OutboxRelay:
@@ -152,13 +155,20 @@ class OutboxRelay:
         BACKLOG.labels(self.source).set(count)
         return int(count)
 
+    def next_poll(self, interval: float) -> float:
+        """Seconds until the next poll: `interval`, or `HELD_POLL_SECONDS` while held."""
+        if self._held_since is not None:
+            return min(interval, HELD_POLL_SECONDS)
+        return interval
+
     async def run_forever(self, *, interval: float, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set; errors are logged and retried with back-off."""
+        """Poll until `stop` is set (more often while held); errors are logged and retried
+        with back-off."""
         delay = interval
         while not stop.is_set():
             try:
                 handled = await self.drain()
-                delay = interval
+                delay = self.next_poll(interval)
                 if handled:
                     logger.info("relayed", extra={"count": handled})
             except Exception:
