@@ -11,6 +11,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from common.identifiers import normalise_id_number
+
 try:
     # What `Cipher(algorithm, mode).encryptor()` calls after checking its arguments, which are
     # fixed here (SM4, GCM with a fresh nonce and no tag). Calling it directly saves ~1.3 µs of
@@ -22,8 +24,6 @@ try:
     _encryption_context: Any = _rust_openssl.ciphers.create_encryption_ctx
 except (ImportError, AttributeError):  # pragma: no cover - another release of cryptography
     _encryption_context = None
-
-from common.identifiers import normalise_id_number
 
 _NONCE_BYTES = 12
 _TAG_BYTES = 16

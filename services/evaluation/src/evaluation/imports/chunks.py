@@ -135,7 +135,8 @@ def write_next_chunk(job_id: str) -> ChunkResult | None:
             return None
         result = _loop().run_until_complete(_write(job.engine, prepared, job.ctx))
         # Freed before the collector resumes: alive then, the chunk's objects would be the
-        # young generation its first collection walks (~3 % of a worker's CPU, measured).
+        # young generation its first collection walks (0.10 instead of 0.03 s of collections in
+        # a single-process write of 112,700 rows, ~2 % of its CPU, measured).
         del prepared
         return result
 
