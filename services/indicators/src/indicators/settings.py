@@ -22,4 +22,6 @@ class IndicatorsSettings(BaseServiceSettings):
     # 0009); a rebuild of a 112,700-row import's log peaked at 196-199 MB with 10,000 and
     # 254-255 MB with 20,000, against the consumer pod's 256 MiB limit
     # (deploy/k8s/indicators.yaml), and took about as long (bench/README.md, "Certificate import").
+    # Measured again on 2026-11-28 (`/usr/bin/time`, `python -m indicators rebuild`): 233-234 MiB
+    # with 10,000 in 4.3-4.4 s, 220 MiB with 8,000 in 4.5 s; the headroom is thinner than it was.
     consumer_batch_size: int = 10_000
