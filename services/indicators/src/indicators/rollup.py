@@ -412,7 +412,7 @@ class RollupConsumer(Consumer):
 
     async def _read_all_yielding(self, events: Sequence[LoggedEvent]) -> _Read:
         """`_read_all`, a slice at a time, letting the tasks waiting on the database (the
-        previous batch's lookups and writes) go on between slices."""
+        batch before's lookups, the one before it's writes) go on between slices."""
         read: list[tuple[LoggedEvent, Change]] = []
         failed: list[tuple[LoggedEvent, Exception]] = []
         for start in range(0, len(events), READ_SLICE):
@@ -478,9 +478,7 @@ class RollupConsumer(Consumer):
         batch.certificate_rows()
         return batch.writes, store.bucket_rows(batch.deltas())
 
-    def _read_all(
-        self, events: Sequence[LoggedEvent]
-    ) -> tuple[list[tuple[LoggedEvent, Change]], list[tuple[LoggedEvent, Exception]]]:
+    def _read_all(self, events: Sequence[LoggedEvent]) -> _Read:
         """The events' changes (None-changes dropped), and the events that cannot be read."""
         read: list[tuple[LoggedEvent, Change]] = []
         failed: list[tuple[LoggedEvent, Exception]] = []
