@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -33,13 +34,14 @@ PRODUCERS = ("training", "evaluation", "finance", "awards")
 
 
 def free_port_block(size: int) -> int:
-    """A base port with `size` free ports above it."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size >= 65000:
-            continue
+    """A base port with `size` free ports above it.
+
+    Below the kernel's ephemeral range (32768 and up on Linux): a port there that is free now
+    can become the local end of an outgoing connection — the starting services open dozens to
+    the database — before the service binds it ("address already in use", seen here).
+    """
+    for _ in range(200):
+        base = random.randrange(20_000, 32_000 - size)
         try:
             for offset in range(size):
                 with socket.socket() as sock:
