@@ -378,9 +378,15 @@ async def test_a_writing_import_holds_the_relay_until_it_ends(make_env, monkeypa
         engine=env.engine, table=outbox, log=env.log, source=SOURCE, hold=import_writing
     )
     await _start_a_stuck_import(env, monkeypatch)
+    await relay.wakeup.watch()  # listens on PostgreSQL
     assert await relay.drain() == 0 and await env.log.head() == 0
     await env.app.state.import_tasks.cancel_all()  # the job ends (interrupted)
+    # On PostgreSQL the job's end wakes the relay (`wake_relay`), without waiting for a poll.
+    assert relay.wakeup.listening is (env.engine.dialect.name == "postgresql")
+    if relay.wakeup.listening:
+        assert await relay.wakeup.wait(60.0)
     assert await relay.drain() == 1 and await env.log.head() == 1
+    await relay.close()
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             if app.state.eventlog_engine is not None:
+                await app.state.eventlog.close()
                 await app.state.eventlog_engine.dispose()
             await engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -32,4 +33,17 @@ class EventLog(Protocol):
 
     async def head(self) -> int:
         """The newest position."""
+        ...
+
+    async def watch_appends(self) -> None:
+        """Notice appends from now on, forgetting earlier ones (call before reading)."""
+        ...
+
+    async def wait_for_append(self, seconds: float, *, stop: asyncio.Event | None = None) -> bool:
+        """Wait up to `seconds` for an append since `watch_appends`, or for `stop`;
+        True when one was noticed (a backend that notices none waits them out)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what waiting for appends holds."""
         ...

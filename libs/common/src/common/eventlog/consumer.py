@@ -192,17 +192,26 @@ class Consumer:
         return lag
 
     async def run_forever(self, *, interval: float, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set; errors are logged and retried with back-off."""
+        """Poll until `stop` is set, and start at once when the log notices an append; errors
+        are logged and retried with back-off."""
         delay = interval
         while not stop.is_set():
             try:
+                await self.log.watch_appends()
                 await self.catch_up()
                 await self.lag()
                 delay = interval
             except Exception:
                 logger.exception("consumer failed; retrying")
                 delay = min(delay * 2, 5.0)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+                await _stopped_within(stop, delay)
+                continue
+            await self.log.wait_for_append(delay, stop=stop)
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> None:
+    """Wait up to `seconds` for `stop`."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -8,7 +8,9 @@ on SQLite the claim transaction holds the database write lock.
 
 A service may ask its relay to wait while bulk work runs (`hold`, checked before each claim; at
 most `hold_max_seconds` at a stretch), so that the bulk work has the machine to itself: its
-events reach the log, and the consumers, after it (ADR 0008).
+events reach the log, and the consumers, after it (ADR 0008). The bulk work `wake_relay`s when
+it ends (on PostgreSQL the relay listens, `common.eventlog.wakeup`), so that the relay goes on
+at once instead of at its next poll.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import Counter, Gauge
 from sqlalchemy import BigInteger, Table, any_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from common.collector import collector_paused
 from common.eventlog.backend import EventLog
 from common.eventlog.envelope import EventRecord
 from common.eventlog.outbox import batch_events, records_query
+from common.eventlog.wakeup import Wakeup, notify
 
 logger = logging.getLogger("common.eventlog.relay")
 RELAYED = Counter("outbox_relayed_events_total", "Outbox events copied to the log", ["source"])
@@ -35,8 +38,18 @@ HELD = Gauge("outbox_relay_held", "1 while the relay waits for bulk work", ["sou
 # Whether bulk work in the service's database asks the relay to wait (read on a connection).
 Hold = Callable[[AsyncConnection], Awaitable[bool]]
 # How often a held relay asks again: the bulk work's events follow it within this, not within
-# the relay's polling interval (one small query each time, and only while bulk work runs).
+# the relay's polling interval (one small query each time, and only while bulk work runs). A
+# relay that listens for `wake_relay` (PostgreSQL) is woken when the work ends, and asks only
+# every `HELD_LISTENING_POLL_SECONDS` in case it missed that.
 HELD_POLL_SECONDS = 0.05
+HELD_LISTENING_POLL_SECONDS = 0.5
+WAKE_CHANNEL = "outbox_relay_wake"
+
+
+async def wake_relay(target: AsyncConnection | AsyncSession) -> None:
+    """Wake the relays of this database when the caller's transaction commits (PostgreSQL): a
+    hold is lifted, or there is work. Elsewhere nothing: they find it at their next poll."""
+    await notify(target, WAKE_CHANNEL)
 
 
 class OutboxRelay:
@@ -61,6 +74,7 @@ class OutboxRelay:
         self.hold = hold
         self.hold_max_seconds = hold_max_seconds
         self._held_since: float | None = None
+        self.wakeup = Wakeup(engine, WAKE_CHANNEL)
 
     async def held(self) -> bool:
         """True while `hold` asks the relay to wait, for at most `hold_max_seconds` from the
@@ -156,16 +170,20 @@ class OutboxRelay:
         return int(count)
 
     def next_poll(self, interval: float) -> float:
-        """Seconds until the next poll: `interval`, or `HELD_POLL_SECONDS` while held."""
-        if self._held_since is not None:
-            return min(interval, HELD_POLL_SECONDS)
-        return interval
+        """Seconds until the next poll: `interval`, or while held `HELD_POLL_SECONDS` (when it
+        listens for `wake_relay`, `HELD_LISTENING_POLL_SECONDS`)."""
+        if self._held_since is None:
+            return interval
+        if self.wakeup.listening:
+            return HELD_LISTENING_POLL_SECONDS
+        return min(interval, HELD_POLL_SECONDS)
 
     async def run_forever(self, *, interval: float, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set (more often while held); errors are logged and retried
-        with back-off."""
+        """Poll until `stop` is set (and at once on `wake_relay`); errors are logged and
+        retried with back-off."""
         delay = interval
         while not stop.is_set():
+            await self.wakeup.watch()
             try:
                 handled = await self.drain()
                 delay = self.next_poll(interval)
@@ -174,7 +192,13 @@ class OutboxRelay:
             except Exception:
                 logger.exception("relay failed; retrying")
                 delay = min(delay * 2, 5.0)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+                continue
+            await self.wakeup.wait(delay, stop=stop)
+
+    async def close(self) -> None:
+        """Stop listening for `wake_relay`."""
+        await self.wakeup.close()

@@ -38,7 +38,10 @@ def relay_worker(*, table: Table, source: str, hold: Hold | None = None) -> Work
             hold=hold,
             hold_max_seconds=settings.relay_hold_max_seconds,
         )
-        await relay.run_forever(interval=settings.relay_interval_seconds, stop=stop)
+        try:
+            await relay.run_forever(interval=settings.relay_interval_seconds, stop=stop)
+        finally:
+            await relay.close()
 
     return run
 
@@ -85,6 +88,7 @@ async def run_relay_process(
             lambda stop: relay.run_forever(interval=settings.relay_interval_seconds, stop=stop)
         )
     finally:
+        await relay.close()
         await engine.dispose()
         await log_engine.dispose()
 
@@ -94,13 +98,13 @@ async def run_consumer_process(*, settings: BaseServiceSettings, build: Consumer
     _start_process(settings)
     engine = make_engine(settings.database_url)
     log_engine = make_engine(settings.eventlog_url)
-    consumer = build(
-        make_sessionmaker(engine), SqlEventLog(log_engine), settings.consumer_batch_size
-    )
+    log = SqlEventLog(log_engine)
+    consumer = build(make_sessionmaker(engine), log, settings.consumer_batch_size)
     try:
         await run_until_signalled(
             lambda stop: consumer.run_forever(interval=settings.relay_interval_seconds, stop=stop)
         )
     finally:
+        await log.close()
         await engine.dispose()
         await log_engine.dispose()

@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.db import is_postgres_url, unit_of_work
+from common.eventlog.relay import wake_relay
 from evaluation.context import EvaluationContext
 from evaluation.exceptions import UnsupportedUpload
 from evaluation.imports import chunks, reader
@@ -201,6 +202,8 @@ async def _finish(
         await set_job(
             session, job_id, status=status, failure_reason=reason, finished_at=datetime.now(UTC)
         )
+        # The relay held while the job wrote (ADR 0008) goes on as soon as this commits.
+        await wake_relay(session)
 
 
 class ImportTasks:
