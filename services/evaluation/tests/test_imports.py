@@ -583,6 +583,53 @@ def test_shards_read_every_other_chunk_with_spreadsheet_row_numbers(tmp_path) ->
     assert first[1]["number"] == "N0" and first[1]["employer_uscc"] is None
 
 
+def test_chunks_are_read_by_increasing_index(tmp_path) -> None:
+    """A reader passes over the chunks it is not given (counting their rows, blank ones not),
+    ends empty past the file's end, and never goes back."""
+    from evaluation.imports.reader import ChunkReader
+
+    path = tmp_path / "rows.csv"
+    lines = ["number,level"] + [f"N{i},senior" for i in range(7)]
+    lines.insert(3, ",")  # row 4, blank
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    chunks = ChunkReader(path, size=2)
+    assert [n for n, _ in chunks.take(1)] == [5, 6]
+    assert [v["number"] for _, v in chunks.take(2)] == ["N4", "N5"]
+    assert [n for n, _ in chunks.take(3)] == [9]
+    assert chunks.take(4) == [] and chunks.take(7) == []
+    with pytest.raises(ValueError, match="passed already"):
+        chunks.take(0)
+    chunks.close()
+
+
+async def test_writer_processes_take_the_next_chunk_when_free() -> None:
+    """On PostgreSQL each process first writes the chunk it prepared ahead (k for process k),
+    then whichever is free takes the file's next one, so that a slow process takes fewer."""
+    from evaluation.imports import chunks, worker
+    from evaluation.imports.service import ChunkResult
+
+    written: list[tuple[int, int]] = []
+    last_chunk = 6
+
+    class Processes:
+        shards = 2
+
+        async def call(self, shard: int, function, job_id: str, index: int):
+            assert function is chunks.write_chunk and job_id == "job"
+            await asyncio.sleep(0.05 if shard == 0 else 0.01)
+            if index > last_chunk:
+                return None
+            written.append((shard, index))
+            return ChunkResult(created=1, duplicates=0, error_rows=0)
+
+    await worker._run_writers(Processes(), job_id="job")  # type: ignore[arg-type]
+    assert sorted(index for _, index in written) == list(range(last_chunk + 1))
+    by_shard = {shard: [i for s, i in written if s == shard] for shard in (0, 1)}
+    assert by_shard[0][0] == 0 and by_shard[1][0] == 1
+    assert all(a < b for a, b in zip(by_shard[1], by_shard[1][1:], strict=False))
+    assert len(by_shard[1]) > len(by_shard[0])
+
+
 def test_a_chunk_is_read_and_prepared_with_the_collector_paused(tmp_path, monkeypatch) -> None:
     import gc
     from datetime import date

@@ -7,16 +7,17 @@ parallel with the writes. The process keeps each job's open file between calls; 
 web process writes crosses the process boundary once, as plain tuples (`Prepared`), never as
 models or exceptions.
 
-Two processes by default (`import_processes`), each preparing every other chunk, so that on two
-cores the import is not bound to one. On PostgreSQL each process also writes its chunks, one
-transaction each, over a connection of its own (`write_next_chunk`): a single writer in the web
-process was the import's bottleneck (~0.65 s a 5,000-row chunk while the workers waited for it,
-measured). Rows are inserted in number order and enterprise-years locked in sorted order, so two
-writers that meet the same keys wait on each other in one order only; a chunk whose transaction
-still loses a deadlock or serialization conflict is written again (ADR 0006). On SQLite (one
-writer at a time anyway) the processes only prepare, and the web process writes the chunks in
-file order. With `import_processes = 0` the same functions run in a thread of the web process,
-with the same results.
+Two processes by default (`import_processes`), so that on two cores the import is not bound to
+one. On PostgreSQL each process also writes the chunks it prepares, one transaction each, over
+a connection of its own (`write_chunk`), taking the file's next chunk whenever it is done with
+one: a single writer in the web process was the import's bottleneck (~0.65 s a 5,000-row chunk
+while the workers waited for it, measured). Rows are inserted in number order and
+enterprise-years locked in sorted order, so two writers that meet the same keys wait on each
+other in one order only; a chunk whose transaction still loses a deadlock or serialization
+conflict is written again (ADR 0006). On SQLite (one writer at a time anyway) the processes only
+prepare, every N-th chunk each (`next_chunk`), and the web process writes the chunks in file
+order. With `import_processes = 0` the same functions run in a thread of the web process, with
+the same results.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +54,17 @@ _RETRY_STATES = {"40P01", "40001"}
 
 @dataclass
 class _Job:
-    """One job's shard of the file and what its rows are checked against (lives where the rows
+    """One job's file, its shard, and what its rows are checked against (lives where the rows
     are read)."""
 
-    chunks: Generator[list[reader.Row], None, None]
+    chunks: reader.ChunkReader
+    shard: Iterator[int]  # the indexes of the shard's chunks: shard, shard + N, …
     bodies: Mapping[str, BodyState]
     ctx: EvaluationContext
     today: date
     engine: AsyncEngine | None = None  # where this process writes the job's chunks
-    ahead: PreparedChunk | None = None  # prepared before the job was cleared to write
+    # (index, chunk) prepared before the job was cleared to write
+    ahead: tuple[int, PreparedChunk | None] | None = None
 
 
 logger = logging.getLogger("evaluation.imports")
@@ -79,15 +83,15 @@ def open_job(
     shards: int = 1,
     database_url: str | None = None,
 ) -> None:
-    """Open a job's file for reading its shard chunk by chunk (and, given `database_url`, the
-    database this process writes its chunks to)."""
-    chunks = reader.iter_chunks(csv_path, size=chunk_rows, shard=shard, shards=shards)
+    """Open a job's file for reading chunk by chunk: shard k of N is chunks k, k + N, … for
+    `next_chunk` (given `database_url`, the database this process writes chunks to)."""
+    chunks = reader.ChunkReader(csv_path, size=chunk_rows)
     engine = make_engine(database_url, pool_size=1) if database_url else None
-    _jobs[job_id] = _Job(chunks, bodies, ctx, today, engine)
+    _jobs[job_id] = _Job(chunks, count(shard, shards), bodies, ctx, today, engine)
 
 
 def prepare_ahead(job_id: str) -> None:
-    """Prepare the shard's first chunk and keep it for the first call of `next_chunk`.
+    """Prepare the shard's first chunk and keep it for the call that asks for it.
 
     The web process counts the file's rows before anything is written (a file over the row
     limit is refused whole, ~0.2 s for 100,000 rows on one core); meanwhile the worker
@@ -95,42 +99,52 @@ def prepare_ahead(job_id: str) -> None:
     """
     job = _jobs[job_id]
     if job.ahead is None:
-        job.ahead = _prepare_next(job_id, job)
+        index = next(job.shard)
+        job.ahead = (index, _prepare(job_id, job, index))
 
 
 def next_chunk(job_id: str) -> PreparedChunk | None:
     """The shard's next chunk, checked and prepared; None (and the file closed) at the end."""
     job = _jobs[job_id]
-    prepared, job.ahead = job.ahead or _prepare_next(job_id, job), None
+    return _taken(job_id, job, job.ahead[0] if job.ahead else next(job.shard))
+
+
+def _taken(job_id: str, job: _Job, index: int) -> PreparedChunk | None:
+    """Chunk `index`, prepared (or the one prepared ahead, if it is that one); None (and the
+    file closed) past the end of the file."""
+    if job.ahead is not None and job.ahead[0] == index:
+        prepared, job.ahead = job.ahead[1], None
+    else:
+        prepared = _prepare(job_id, job, index)
     if prepared is None:
         close_job(job_id)
     return prepared
 
 
-def _prepare_next(job_id: str, job: _Job) -> PreparedChunk | None:
-    """Read and prepare the shard's next chunk (None at the end of the file).
+def _prepare(job_id: str, job: _Job, index: int) -> PreparedChunk | None:
+    """Read and prepare chunk `index` (None past the end of the file).
 
     With the cyclic collector paused: a chunk's rows, models and tuples stay alive until it is
     written, and collections over them cost a fifth of the preparation (51 -> 41 µs a row,
     measured over a two-shard read of 40,000 rows).
     """
     with collector_paused():
-        rows = next(job.chunks, None)
-        if rows is None:
+        rows = job.chunks.take(index)
+        if not rows:
             return None
         return prepare_chunk(
             job_id=job_id, rows=rows, bodies=job.bodies, ctx=job.ctx, today=job.today
         )
 
 
-def write_next_chunk(job_id: str) -> ChunkResult | None:
-    """Prepare the shard's next chunk and write it in a transaction of its own; None (and the
-    file closed) at the end."""
+def write_chunk(job_id: str, index: int) -> ChunkResult | None:
+    """Prepare chunk `index` and write it in a transaction of its own; None (and the file
+    closed) past the end of the file. Each process is given increasing indexes."""
     job = _jobs[job_id]
     assert job.engine is not None, "the job was opened without a database"
     # As in `next_chunk` (in the web process's import thread, its requests share the pause).
     with collector_paused():
-        prepared = next_chunk(job_id)
+        prepared = _taken(job_id, job, index)
         if prepared is None:
             return None
         result = _loop().run_until_complete(_write(job.engine, prepared, job.ctx))
@@ -205,8 +219,9 @@ def _exit_with(parent: int) -> None:
 class Preparer:
     """Runs the functions above in worker processes (started on first use), or in threads.
 
-    With N processes, a job's file is read in N shards, chunk k by process k mod N, while the
-    web process writes the chunks in file order. Each process is a pool of its own, so a job's
+    With N processes, a job's chunks are prepared and written by whichever process is free
+    next (PostgreSQL), or read in N shards, chunk k by process k mod N, while the web process
+    writes the chunks in file order. Each process is a pool of its own, so a job's
     calls reach the process that holds its shard; a second job's chunks queue behind the first.
     With no processes, one shard is read in one thread of the web process (one, so that
     calls asked for ahead run in order, as they do in a process).

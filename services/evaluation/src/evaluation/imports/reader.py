@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import count
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -320,29 +321,60 @@ def _without_blanks(data: bytes) -> bytes:
     return data
 
 
+class ChunkReader:
+    """A file's chunks of `size` data rows, read by index in increasing order (blank rows are
+    skipped and not counted): chunk k holds data rows k × size … (k + 1) × size − 1, as (row
+    number as a spreadsheet shows it: the header is row 1, values for the schema). The rows of
+    chunks passed over are only counted, not turned into values."""
+
+    def __init__(self, path: Path, *, size: int) -> None:
+        self.size = size
+        self._handle = path.open(encoding="utf-8-sig", newline="")
+        self._rows = enumerate(csv.reader(self._handle), start=1)
+        header = next(self._rows, None)
+        self._columns = [h.strip().lower() for h in header[1]] if header else []
+        self._next = 0  # the index of the chunk the file is positioned at
+
+    def take(self, index: int) -> list[Row]:
+        """Chunk `index` (empty past the end of the file); `index` must not be below the last
+        one taken."""
+        if index < self._next:
+            raise ValueError(f"chunk {index} was passed already")
+        passing = (index - self._next) * self.size  # the rows of the chunks in between
+        if passing:
+            for _, row in self._rows:
+                if not _blank(row):
+                    passing -= 1
+                    if not passing:
+                        break
+        chunk: list[Row] = []
+        for number, row in self._rows:
+            if _blank(row):
+                continue
+            chunk.append((number, _values(self._columns, row)))
+            if len(chunk) == self.size:
+                break
+        self._next = index + 1
+        return chunk
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
+
+
 def iter_chunks(
     path: Path, *, size: int, shard: int = 0, shards: int = 1
 ) -> Generator[list[Row], None, None]:
-    """Chunks of `size` data rows — numbers shard, shard + shards, shard + 2 shards, ... — as
-    (row number as a spreadsheet shows it: the header is row 1, values for the schema). The rows
-    of other shards are only counted, not turned into values."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        columns = [h.strip().lower() for h in next(reader, [])]
-        chunk: list[Row] = []
-        index = counted = 0
-        for number, row in enumerate(reader, start=2):
-            if _blank(row):
-                continue
-            if index % shards == shard:
-                chunk.append((number, _values(columns, row)))
-            counted += 1
-            if counted == size:
-                if chunk:
-                    yield chunk
-                chunk, counted, index = [], 0, index + 1
-        if chunk:
+    """The `ChunkReader` chunks shard, shard + shards, shard + 2 shards, … of a file."""
+    chunks = ChunkReader(path, size=size)
+    try:
+        for index in count(shard, shards):
+            chunk = chunks.take(index)
+            if not chunk:
+                return
             yield chunk
+    finally:
+        chunks.close()
 
 
 def _blank(row: list[str]) -> bool:
