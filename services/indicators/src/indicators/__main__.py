@@ -32,7 +32,8 @@ async def _migrate() -> None:
 async def _consume() -> None:
     settings = IndicatorsSettings()
     await run_consumer_process(
-        settings=settings, build=consumer_factory(load_indicator_policy(settings))
+        settings=settings,
+        build=consumer_factory(load_indicator_policy(settings), reading_url=settings.reading_url()),
     )
 
 
@@ -49,10 +50,13 @@ async def rebuild(settings: IndicatorsSettings, *, batch_size: int | None = None
         sessionmaker = make_sessionmaker(engine)
         async with unit_of_work(sessionmaker) as session:
             await reset_rollups(session, consumer=CONSUMER_NAME)
-        consumer = consumer_factory(load_indicator_policy(settings))(
-            sessionmaker, SqlEventLog(log_engine), batch_size or settings.consumer_batch_size
-        )
-        return await consumer.catch_up()
+        consumer = consumer_factory(
+            load_indicator_policy(settings), reading_url=settings.reading_url()
+        )(sessionmaker, SqlEventLog(log_engine), batch_size or settings.consumer_batch_size)
+        try:
+            return await consumer.catch_up()
+        finally:
+            await consumer.close()
     finally:
         await engine.dispose()
         await log_engine.dispose()

@@ -37,6 +37,7 @@ from indicators.changes import (
     Train,
 )
 from indicators.models import checkpoints, dead_letters
+from indicators.reading import ReadingProcess
 from indicators.rollup import RollupConsumer
 from indicators.rules import KEY_GROUPS_DOMAIN, IndicatorPolicy
 from indicators.timeline import Certificate, Completion, Membership
@@ -228,15 +229,23 @@ def read_change(logged: LoggedEvent, policy: IndicatorPolicy) -> Change | None:
     return reader(logged, policy) if reader else None
 
 
-def consumer_factory(policy: IndicatorPolicy) -> ConsumerFactory:
-    """The rollup consumer, built by the runner with this service's sessions and the log."""
+def consumer_factory(policy: IndicatorPolicy, *, reading_url: str | None = None) -> ConsumerFactory:
+    """The rollup consumer, built by the runner with this service's sessions and the log; given
+    the log's URL as `reading_url`, its catch-up reads the log into changes in a process of its
+    own (`indicators.reading.ReadingProcess`)."""
 
     def build(
         sessionmaker: async_sessionmaker[AsyncSession], log: EventLog, batch_size: int = 500
     ) -> Consumer:
+        reading = (
+            ReadingProcess(eventlog_url=reading_url, read=read_change, policy=policy)
+            if reading_url
+            else None
+        )
         return RollupConsumer(
             policy=policy,
             read=read_change,
+            reading=reading,
             name=CONSUMER_NAME,
             log=log,
             sessionmaker=sessionmaker,

@@ -34,7 +34,7 @@ def create_app(settings: IndicatorsSettings | None = None) -> FastAPI:
             settings=settings,
             migrations=MIGRATIONS,
             routers=[router, dashboard_router],
-            workers=[consumer_worker(consumer_factory(policy))],
+            workers=[consumer_worker(consumer_factory(policy, reading_url=settings.reading_url()))],
             state={"policy": policy, "town_codes": town_codes},
             reads_eventlog=True,
         )

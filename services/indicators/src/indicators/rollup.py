@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.collector import collector_paused
 from common.db import unit_of_work
-from common.eventlog.consumer import APPLIED, DEAD, Consumer
+from common.eventlog.consumer import APPLIED, DEAD, Consumer, DeadLetter
 from common.eventlog.envelope import LoggedEvent
 from indicators import store
 from indicators.changes import (
@@ -50,6 +50,7 @@ from indicators.changes import (
     Train,
     UnknownCertificate,
 )
+from indicators.reading import ReadBatch, Reader, ReadingProcess, read_batch
 from indicators.rules import REWARDS_FEN, IndicatorPolicy
 from indicators.timeline import (
     Certificate,
@@ -61,9 +62,6 @@ from indicators.timeline import (
 )
 
 logger = logging.getLogger("indicators.rollup")
-Reader = Callable[[LoggedEvent, IndicatorPolicy], Change | None]
-# A batch's events read into changes, and those that could not be read
-_Read = tuple[list[tuple[LoggedEvent, Change]], list[tuple[LoggedEvent, Exception]]]
 READ_SLICE = 1_000  # events read into changes between two turns of the event loop
 
 
@@ -309,7 +307,7 @@ class Applied:
     batch: Batch
     writes: store.FactWrites
     rows: list[store.BucketRow]
-    failed: list[tuple[LoggedEvent, Exception]]
+    failed: list[DeadLetter]
     events: int
     last: int  # the log position of its last event
 
@@ -327,16 +325,29 @@ class RollupConsumer(Consumer):
     committed, and only if the checkpoint is still where the first left it. See ADR 0007.
     """
 
-    def __init__(self, *, policy: IndicatorPolicy, read: Reader, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        policy: IndicatorPolicy,
+        read: Reader,
+        reading: ReadingProcess | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(handlers={}, **kwargs)
         self.policy = policy
         self.read = read
+        self.reading = reading  # where `catch_up` reads the log into changes (None: here)
         self.rules = timeline_rules(policy)
+
+    async def close(self) -> None:
+        """Stop the reading process, if there is one."""
+        if self.reading is not None:
+            self.reading.close()
 
     async def apply_batch(self, session: AsyncSession, events: Sequence[LoggedEvent]) -> int:
         """Apply events to the rollups in the session's transaction; returns dead letters."""
         with collector_paused():
-            applied = await self._apply_in_memory(session, events)
+            applied = await self._apply_in_memory(session, self._read_all(events))
             await self._write(session, applied)
         return len(applied.failed)
 
@@ -347,11 +358,11 @@ class RollupConsumer(Consumer):
         consumer's CPU work and the database's overlap (two cores on a catch-up). It starts
         from batch N's in-memory state and is written after N commits, in a transaction that
         finds the checkpoint where N left it — or not at all (another replica moved it; the
-        next call starts again from the stored checkpoint). While N+1's lookups wait on the
-        database, N+2's events are read into changes, a slice at a time, so that the lookups
-        are not idle time (a rebuild of the 112,700-row import's log into a fresh database:
-        3.37–3.41 s instead of 3.40–3.67 s, 3 alternated rounds). The cyclic garbage collector
-        is paused throughout (`collector_paused`).
+        next call starts again from the stored checkpoint). Meanwhile N+2 is read from the log
+        into changes: in the `reading` process, or here, a slice at a time while N+1's lookups
+        wait on the database, so that they are not idle time (a rebuild of the 112,700-row
+        import's log into a fresh database: 3.37–3.41 s instead of 3.40–3.67 s, 3 alternated
+        rounds). The cyclic garbage collector is paused throughout (`collector_paused`).
         """
         with collector_paused():
             return await self._pipelined_catch_up()
@@ -363,22 +374,19 @@ class RollupConsumer(Consumer):
         carried: Batch | None = None
         writing: asyncio.Task[int] | None = None
         applying: asyncio.Task[Applied] | None = None
-        reading = asyncio.create_task(self.log.read(after=position, limit=self.batch_size))
+        reading = asyncio.create_task(self._next_batch(after=position))
         failure: Exception | None = None
         try:
-            events = await reading
-            read = await self._read_all_yielding(events)
-            while events:
+            read = await reading
+            while read.count:
                 reading = asyncio.create_task(  # the log's work overlaps this batch's
-                    self.log.read(after=events[-1].position, limit=self.batch_size)
+                    self._next_batch(after=read.last)
                 )
-                # This batch's lookups run while the next batch's events become changes.
-                applying = asyncio.create_task(self._applied(events, read, carried=carried))
+                applying = asyncio.create_task(self._applied(read, carried=carried))
                 try:
-                    events = await reading
+                    following = await reading
                 except Exception as exc:  # this batch, read before it, still stands
-                    failure, events = exc, []
-                read = await self._read_all_yielding(events)
+                    failure, following = exc, ReadBatch(0, 0, 0)
                 ready, applying = await applying, None
                 if writing is not None:
                     written, writing = await writing, None
@@ -387,6 +395,7 @@ class RollupConsumer(Consumer):
                     total += written
                 writing = asyncio.create_task(self._commit(ready, after=position))
                 carried, position = ready.batch, ready.last
+                read = following
             if writing is not None:
                 written, writing = await writing, None
                 total += written
@@ -403,24 +412,27 @@ class RollupConsumer(Consumer):
                 # written stands on its own, so it may finish before the error propagates
                 await asyncio.gather(writing, return_exceptions=True)
 
-    async def _applied(
-        self, events: Sequence[LoggedEvent], read: _Read, *, carried: Batch | None
-    ) -> Applied:
+    async def _next_batch(self, *, after: int) -> ReadBatch:
+        """The log's next batch after `after`, read into changes (in the reading process, if
+        there is one)."""
+        if self.reading is not None:
+            return await self.reading.read(after=after, limit=self.batch_size)
+        events = await self.log.read(after=after, limit=self.batch_size)
+        return await self._read_all_yielding(events)
+
+    async def _applied(self, read: ReadBatch, *, carried: Batch | None) -> Applied:
         """A batch applied in memory, in a reading session of its own (nothing to commit)."""
         async with self.sessionmaker() as session:
-            return await self._apply_in_memory(session, events, carried=carried, read=read)
+            return await self._apply_in_memory(session, read, carried=carried)
 
-    async def _read_all_yielding(self, events: Sequence[LoggedEvent]) -> _Read:
+    async def _read_all_yielding(self, events: Sequence[LoggedEvent]) -> ReadBatch:
         """`_read_all`, a slice at a time, letting the tasks waiting on the database (the
         batch before's lookups, the one before it's writes) go on between slices."""
-        read: list[tuple[LoggedEvent, Change]] = []
-        failed: list[tuple[LoggedEvent, Exception]] = []
+        read = ReadBatch(0, 0, 0)
         for start in range(0, len(events), READ_SLICE):
             await asyncio.sleep(0)
-            more, more_failed = self._read_all(events[start : start + READ_SLICE])
-            read += more
-            failed += more_failed
-        return read, failed
+            read.extend(self._read_all(events[start : start + READ_SLICE]))
+        return read
 
     async def _commit(self, applied: Applied, *, after: int) -> int:
         """Write a batch applied in memory, if the checkpoint is still `after`; returns the
@@ -443,51 +455,33 @@ class RollupConsumer(Consumer):
     async def _write(self, session: AsyncSession, applied: Applied) -> None:
         await store.write_facts(session, applied.writes)
         await store.add_to_buckets(session, applied.rows)
-        await self.dead_letter(session, applied.failed)
+        await self.record_dead_letters(session, applied.failed)
 
     async def _apply_in_memory(
-        self,
-        session: AsyncSession,
-        events: Sequence[LoggedEvent],
-        *,
-        carried: Batch | None = None,
-        read: _Read | None = None,
+        self, session: AsyncSession, read: ReadBatch, *, carried: Batch | None = None
     ) -> Applied:
-        """The facts to write, the counter rows and the failed events of a batch, starting
-        from the stored facts, or from `carried` for what the previous batch touched (`read`:
-        its events already read into changes)."""
-        changes, failed = read or self._read_all(events)
-        batch = await load_batch(
-            session, [change for _, change in changes], self.rules, carried=carried
-        )
-        writes, rows = self._apply(batch, changes, failed)
-        return Applied(batch, writes, rows, failed, len(events), events[-1].position)
+        """The facts to write, the counter rows and the dead letters of a batch read into
+        changes, starting from the stored facts, or from `carried` for what the previous batch
+        touched."""
+        batch = await load_batch(session, read.changes, self.rules, carried=carried)
+        writes, rows, failed = self._apply(batch, read)
+        return Applied(batch, writes, rows, failed, read.count, read.last)
 
     def _apply(
-        self,
-        batch: Batch,
-        read: list[tuple[LoggedEvent, Change]],
-        failed: list[tuple[LoggedEvent, Exception]],
-    ) -> tuple[store.FactWrites, list[store.BucketRow]]:
-        """Apply the changes in log order; a change that raises joins `failed`."""
-        for logged, change in read:
+        self, batch: Batch, read: ReadBatch
+    ) -> tuple[store.FactWrites, list[store.BucketRow], list[DeadLetter]]:
+        """Apply the changes in log order; a change that raises becomes a dead letter, after
+        those of the events that could not be read."""
+        failed = list(read.unread)
+        for index, change in enumerate(read.changes):
             try:
                 batch.apply(change)
             except Exception as exc:
-                failed.append((logged, exc))
+                failed.append(read.dead_letter(index, exc))
         batch.certificate_rows()
-        return batch.writes, store.bucket_rows(batch.deltas())
+        return batch.writes, store.bucket_rows(batch.deltas()), failed
 
-    def _read_all(self, events: Sequence[LoggedEvent]) -> _Read:
-        """The events' changes (None-changes dropped), and the events that cannot be read."""
-        read: list[tuple[LoggedEvent, Change]] = []
-        failed: list[tuple[LoggedEvent, Exception]] = []
-        for logged in events:
-            try:
-                change = self.read(logged, self.policy)
-            except Exception as exc:
-                failed.append((logged, exc))
-                continue
-            if change is not None:
-                read.append((logged, change))
-        return read, failed
+    def _read_all(self, events: Sequence[LoggedEvent]) -> ReadBatch:
+        """The events read into changes (None-changes dropped), and dead letters of those that
+        cannot be read."""
+        return read_batch(events, self.read, self.policy)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
@@ -57,6 +58,20 @@ def consumer_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("recorded_at", DateTime(timezone=True), nullable=False),
     )
     return checkpoints, dead_letters
+
+
+class DeadLetter(NamedTuple):
+    """An event that could not be applied, and its error's class (never its text)."""
+
+    position: int
+    event_id: str
+    type: str
+    error: str
+
+    @classmethod
+    def of(cls, logged: LoggedEvent, exc: BaseException) -> DeadLetter:
+        """The dead letter of an event and the error it raised."""
+        return cls(logged.position, logged.event.id, logged.event.type, type(exc).__name__)
 
 
 class Consumer:
@@ -120,6 +135,9 @@ class Consumer:
         )
         return row.first() is None
 
+    async def close(self) -> None:
+        """Release what the consumer holds besides its sessions (nothing here)."""
+
     async def run_once(self) -> int:
         """Apply one batch in one transaction; returns the number of events read."""
         async with unit_of_work(self.sessionmaker) as session:
@@ -158,7 +176,16 @@ class Consumer:
         self, session: AsyncSession, failed: Sequence[tuple[LoggedEvent, Exception]]
     ) -> None:
         """Record events that could not be applied, with their error class (never the text)."""
-        if not failed:
+        await self.record_dead_letters(
+            session,
+            [DeadLetter.of(logged, exc) for logged, exc in failed],
+        )
+
+    async def record_dead_letters(
+        self, session: AsyncSession, letters: Sequence[DeadLetter]
+    ) -> None:
+        """Record dead letters (events that could not be applied)."""
+        if not letters:
             return
         now = datetime.now(UTC)
         await session.execute(
@@ -166,13 +193,13 @@ class Consumer:
             [
                 {
                     "consumer": self.name,
-                    "position": logged.position,
-                    "event_id": logged.event.id,
-                    "type": logged.event.type,
-                    "error": type(exc).__name__,
+                    "position": letter.position,
+                    "event_id": letter.event_id,
+                    "type": letter.type,
+                    "error": letter.error,
                     "recorded_at": now,
                 }
-                for logged, exc in failed
+                for letter in letters
             ],
         )
 

@@ -52,7 +52,10 @@ def consumer_worker(build: ConsumerFactory) -> Worker:
     async def run(app: FastAPI, stop: asyncio.Event) -> None:
         settings: BaseServiceSettings = app.state.settings
         consumer = build(app.state.sessionmaker, app.state.eventlog, settings.consumer_batch_size)
-        await consumer.run_forever(interval=settings.relay_interval_seconds, stop=stop)
+        try:
+            await consumer.run_forever(interval=settings.relay_interval_seconds, stop=stop)
+        finally:
+            await consumer.close()
 
     return run
 
@@ -105,6 +108,7 @@ async def run_consumer_process(*, settings: BaseServiceSettings, build: Consumer
             lambda stop: consumer.run_forever(interval=settings.relay_interval_seconds, stop=stop)
         )
     finally:
+        await consumer.close()
         await log.close()
         await engine.dispose()
         await log_engine.dispose()

@@ -25,10 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import multiprocessing
-import os
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -43,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.collector import collector_paused
 from common.db import make_engine, make_sessionmaker, unit_of_work
+from common.processes import single_process_pool
 from evaluation.context import EvaluationContext
 from evaluation.imports import reader
 from evaluation.imports.service import ChunkResult, PreparedChunk, prepare_chunk, store_chunk
@@ -204,18 +201,6 @@ def ready() -> bool:
     return True
 
 
-def _exit_with(parent: int) -> None:
-    """Worker process start: exit when the web process is gone (a killed web process leaves
-    its pool workers blocked on their queue, which they hold both ends of, for ever)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
 class Preparer:
     """Runs the functions above in worker processes (started on first use), or in threads.
 
@@ -248,17 +233,7 @@ class Preparer:
                 self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import")
             return self._thread
         if not self._pools:
-            # spawn, not fork: forking a process that runs an event loop and threads is unsafe.
-            context = multiprocessing.get_context("spawn")
-            self._pools = [
-                ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=context,
-                    initializer=_exit_with,
-                    initargs=(os.getpid(),),
-                )
-                for _ in range(self.processes)
-            ]
+            self._pools = [single_process_pool() for _ in range(self.processes)]
         return self._pools[shard]
 
     async def warm_up(self) -> None:
