@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.db import unit_of_work
 from common.eventlog.backend import EventLog
 from common.eventlog.envelope import LoggedEvent
+from common.eventlog.wakeup import stopped_within
 
 logger = logging.getLogger("common.eventlog.consumer")
 Handler = Callable[[AsyncSession, LoggedEvent], Awaitable[None]]
@@ -231,14 +232,6 @@ class Consumer:
             except Exception:
                 logger.exception("consumer failed; retrying")
                 delay = min(delay * 2, 5.0)
-                await _stopped_within(stop, delay)
+                await stopped_within(stop, delay)
                 continue
             await self.log.wait_for_append(delay, stop=stop)
-
-
-async def _stopped_within(stop: asyncio.Event, seconds: float) -> None:
-    """Wait up to `seconds` for `stop`."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

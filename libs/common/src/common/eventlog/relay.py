@@ -29,7 +29,7 @@ from common.collector import collector_paused
 from common.eventlog.backend import EventLog
 from common.eventlog.envelope import EventRecord
 from common.eventlog.outbox import batch_events, records_query
-from common.eventlog.wakeup import Wakeup, notify
+from common.eventlog.wakeup import Wakeup, notify, stopped_within
 
 logger = logging.getLogger("common.eventlog.relay")
 RELAYED = Counter("outbox_relayed_events_total", "Outbox events copied to the log", ["source"])
@@ -192,10 +192,7 @@ class OutboxRelay:
             except Exception:
                 logger.exception("relay failed; retrying")
                 delay = min(delay * 2, 5.0)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
+                await stopped_within(stop, delay)
                 continue
             await self.wakeup.wait(delay, stop=stop)
 

@@ -29,6 +29,14 @@ async def notify(target: AsyncConnection | AsyncSession, channel: str) -> None:
         await target.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
 
 
+async def stopped_within(stop: asyncio.Event, seconds: float) -> None:
+    """Wait up to `seconds` for `stop` (a back-off after an error: no wake-up ends it)."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
 class Wakeup:
     """Waits until a notification arrives on one channel, or a timeout passes.
 
