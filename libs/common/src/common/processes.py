@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,9 @@ def exit_with(parent: int) -> None:
 
 
 def _start(parent: int, initializer: Callable[..., None] | None, args: tuple[Any, ...]) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops its workers itself (a worker
+    # stopped by it printed a KeyboardInterrupt traceback into the service's log).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with(parent)
     if initializer is not None:
         initializer(*args)
