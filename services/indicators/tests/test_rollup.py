@@ -272,3 +272,31 @@ async def test_a_catch_up_reads_the_log_in_a_process_of_its_own(env) -> None:
         assert await dead_letter_count(session, consumer=CONSUMER_NAME) == 2
     await consumer.close()
     assert consumer.reading._pool is None
+
+
+async def test_a_reading_process_that_died_is_started_again(env) -> None:
+    """Its catch-up fails (and the consumer's loop retries it); the next one starts a new
+    process and applies every event once."""
+    import os
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    await env.log.append(
+        [issued(person=person_key(n), certificate=f"c{n}", level="junior") for n in range(4)]
+    )
+    consumer = consumer_factory(
+        load_indicator_policy(env.settings), reading_url=env.settings.eventlog_url
+    )(env.consumer.sessionmaker, env.log, 2)
+    await consumer.reading.read(after=0, limit=1)  # started
+    [pid] = list(consumer.reading._pool._processes)
+    os.kill(pid, signal.SIGKILL)
+    try:
+        await consumer.catch_up()
+    except BrokenProcessPool:
+        pass
+    else:
+        raise AssertionError("the catch-up went on without its reading process")
+    assert consumer.reading._pool is None
+    assert await consumer.catch_up() == 4
+    assert (await env.values(year=2025))["skilled_talents"] == 4
+    await consumer.close()
