@@ -376,9 +376,10 @@ def test_k8s_cpu_limits_let_imports_and_the_catch_up_run_at_full_speed(
     k8s: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     """An evaluation pod may use a core per import worker process, and the indicators consumer
-    (one process) a whole core: below that the pod is throttled exactly when an import or its
-    catch-up needs the CPU."""
+    a core per process (two with its reading process, ADR 0007): below that the pod is
+    throttled exactly when an import or its catch-up needs the CPU."""
     from evaluation.settings import EvaluationSettings
+    from indicators.settings import IndicatorsSettings
 
     workers = EvaluationSettings.model_fields["import_processes"].default
     evaluation = _container(k8s["Deployment", "evaluation"])
@@ -387,7 +388,10 @@ def test_k8s_cpu_limits_let_imports_and_the_catch_up_run_at_full_speed(
     assert "EVALUATION_IMPORT_PROCESSES" not in settings  # the default applies
     assert _cores(evaluation["resources"]["limits"]["cpu"]) >= workers
     consumer = _container(k8s["Deployment", "indicators-consumer"])
-    assert _cores(consumer["resources"]["limits"]["cpu"]) >= 1
+    settings = [e["name"] for e in consumer.get("env", [])]
+    assert "INDICATORS_CONSUMER_READ_PROCESS" not in settings  # the default applies
+    reading = IndicatorsSettings.model_fields["consumer_read_process"].default
+    assert _cores(consumer["resources"]["limits"]["cpu"]) >= 1 + int(reading)
 
 
 def test_k8s_secrets_are_referenced_not_stored(k8s: dict[tuple[str, str], dict[str, Any]]) -> None:
