@@ -84,8 +84,9 @@ _DATES = {"issued_on", "revoked_on", "flagged_on"}
 def _packed(changes: list[Change]) -> tuple[list[list[Any]], list[tuple[int, Change]]]:
     """Changes for pickling: the certificates of `Issue`s (nearly all of a catch-up's changes)
     as one list per field, dates as ordinals, and the other changes as they are, with their
-    place. Pickled one by one, an issue and its certificate took 4.7 µs to pickle and 2.2 µs to
-    unpickle (measured): more than reading the event had cost."""
+    place. A batch of 10,000 issues pickles in 9 instead of 21 ms and unpickles in 7 instead of
+    16 ms (measured with the collector paused; with it running, one by one took 47 and 22 ms,
+    about what reading those events had cost)."""
     columns: list[list[Any]] = [[] for _ in _FIELDS]
     others: list[tuple[int, Change]] = []
     for index, change in enumerate(changes):
@@ -109,7 +110,7 @@ def _unpacked(packed: tuple[list[list[Any]], list[tuple[int, Change]]]) -> list[
                 None if v is None else days.get(v) or days.setdefault(v, date.fromordinal(v))
                 for v in columns[index]
             ]
-    issues = (_issue(values) for values in zip(*columns, strict=True))
+    issues = (Issue(Certificate(*values)) for values in zip(*columns, strict=True))
     changes: list[Change] = []
     for index, change in others:
         while len(changes) < index:
@@ -117,16 +118,6 @@ def _unpacked(packed: tuple[list[list[Any]], list[tuple[int, Change]]]) -> list[
         changes.append(change)
     changes.extend(issues)
     return changes
-
-
-def _issue(values: tuple[Any, ...]) -> Issue:
-    """An `Issue` of a certificate with these field values, built as `Event.restored` builds
-    events: without the dataclasses' generated `__init__`s (1.3 instead of 3.6 µs, measured)."""
-    certificate = object.__new__(Certificate)
-    certificate.__dict__.update(zip(_FIELDS, values, strict=True))
-    issue = object.__new__(Issue)
-    issue.__dict__["certificate"] = certificate
-    return issue
 
 
 def read_batch(events: Sequence[LoggedEvent], read: Reader, policy: IndicatorPolicy) -> ReadBatch:
