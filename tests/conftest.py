@@ -157,6 +157,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             break
     if not output or "Press Ctrl-C" not in output[-1]:
         process.kill()
+        process.wait()
+        if admin:  # the databases it had created (they were left behind, seen here)
+            asyncio.run(_drop(admin, prefix))
         logs = "".join(p.read_text()[-3000:] for p in (var / "logs").glob("*.log"))
         pytest.fail("platform did not start:\n" + "".join(output) + logs)
     if admin:
