@@ -12,10 +12,9 @@ import csv
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import count
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -360,21 +359,6 @@ class ChunkReader:
     def close(self) -> None:
         """Close the file."""
         self._handle.close()
-
-
-def iter_chunks(
-    path: Path, *, size: int, shard: int = 0, shards: int = 1
-) -> Generator[list[Row], None, None]:
-    """The `ChunkReader` chunks shard, shard + shards, shard + 2 shards, … of a file."""
-    chunks = ChunkReader(path, size=size)
-    try:
-        for index in count(shard, shards):
-            chunk = chunks.take(index)
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        chunks.close()
 
 
 def _blank(row: list[str]) -> bool:
