@@ -6,6 +6,7 @@ Every database created here is dropped at the end of the session.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -15,6 +16,8 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from common.migrations import upgrade
+
+DROP_CONCURRENCY = 8
 
 
 def postgres_admin_url() -> str | None:
@@ -97,7 +100,14 @@ class DatabaseFactory:
 
     async def drop_all(self) -> None:
         """Drop every database this factory created."""
-        for name in reversed(self._created):
-            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # A DROP DATABASE waits mostly on the server's file work: several at once took a tenth
+        # of the time each (0.013 s instead of 0.13 s; 33 s at the end of the PostgreSQL suite).
+        gate = asyncio.Semaphore(DROP_CONCURRENCY)
+
+        async def drop(name: str) -> None:
+            async with gate:
+                await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        await asyncio.gather(*(drop(name) for name in self._created))
         self._created.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
