@@ -58,8 +58,9 @@ class BaseServiceSettings(BaseSettings):
     # Event pipeline: run the outbox relay (and consumers) inside the web process (embedded mode).
     embedded_workers: bool = True
     relay_interval_seconds: float = 0.2
-    # A 112,700-row import on PostgreSQL (bench/README.md): batches of 5,000 caught up in 3.8 s
-    # after the import, 2,000 in 4.8 s; fewer, larger counter upserts in the consumer.
+    # A 112,700-row import on PostgreSQL (bench/history/certificate-import.md): batches of 5,000
+    # caught up in 3.8 s after the import, 2,000 in 4.8 s; fewer, larger counter upserts in the
+    # consumer.
     relay_batch_size: int = 5000
     consumer_batch_size: int = 5000
     # A relay whose service asks it to wait for bulk work (an import) waits at most this long at

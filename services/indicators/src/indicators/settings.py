@@ -21,7 +21,7 @@ class IndicatorsSettings(BaseServiceSettings):
     # than 10,000: the catch-up holds two batches in memory and reads a third ahead (ADR 0007,
     # 0009); a rebuild of a 112,700-row import's log peaked at 196-199 MB with 10,000 and
     # 254-255 MB with 20,000, against the consumer pod's limit then, 256 MiB
-    # (deploy/k8s/indicators.yaml), and took about as long (bench/README.md, "Certificate import").
+    # (deploy/k8s/indicators.yaml), and took about as long (bench/history/certificate-import.md).
     # Measured again on 2026-11-28 (`/usr/bin/time`, `python -m indicators rebuild`): 233-234 MiB
     # with 10,000 in 4.3-4.4 s, 220 MiB with 8,000 in 4.5 s. With the reading process below, the
     # two processes peaked at 349 MiB (the consumer's own 189 MiB); the pod's limit is 512 MiB.
