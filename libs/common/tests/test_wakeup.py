@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import make_engine, make_sessionmaker, new_metadata, unit_of_work
+from common.eventlog import consumer as consumer_module
 from common.eventlog import relay as relay_module
 from common.eventlog.consumer import Consumer, consumer_tables
 from common.eventlog.envelope import Event, LoggedEvent
@@ -94,19 +96,15 @@ async def test_a_lost_listening_connection_is_opened_again(databases: DatabaseFa
     await engine.dispose()
 
 
-async def test_a_waiting_consumer_starts_at_once_on_an_append(
-    databases: DatabaseFactory, event_log: SqlEventLog
-) -> None:
-    """With a polling interval of ten minutes, only the append's notification can start it."""
-    if databases.backend != "postgresql":
-        pytest.skip("notifications are PostgreSQL's")
+async def consumer_of_things(
+    databases: DatabaseFactory, event_log: SqlEventLog, applied: list[int], seen: asyncio.Event
+) -> tuple[Consumer, AsyncEngine]:
+    """A consumer of the test's events, with its own database: it records their numbers."""
     metadata = new_metadata()
     checkpoints, dead_letters = consumer_tables(metadata)
     engine = make_engine(await databases.empty())
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
-    applied: list[int] = []
-    seen = asyncio.Event()
 
     async def handle(_session, logged: LoggedEvent) -> None:
         applied.append(logged.event.data["n"])
@@ -120,6 +118,18 @@ async def test_a_waiting_consumer_starts_at_once_on_an_append(
         dead_letters=dead_letters,
         handlers={"cn.dinghai.skills.test.thing.made.v1": handle},
     )
+    return consumer, engine
+
+
+async def test_a_waiting_consumer_starts_at_once_on_an_append(
+    databases: DatabaseFactory, event_log: SqlEventLog
+) -> None:
+    """With a polling interval of ten minutes, only the append's notification can start it."""
+    if databases.backend != "postgresql":
+        pytest.skip("notifications are PostgreSQL's")
+    applied: list[int] = []
+    seen = asyncio.Event()
+    consumer, engine = await consumer_of_things(databases, event_log, applied, seen)
     stop = asyncio.Event()
     running = asyncio.ensure_future(consumer.run_forever(interval=NEVER, stop=stop))
     await eventually(lambda: event_log._appended.listening)  # its first round found nothing
@@ -128,6 +138,42 @@ async def test_a_waiting_consumer_starts_at_once_on_an_append(
     stop.set()
     await asyncio.wait_for(running, PATIENCE)
     assert applied == [1]
+    await event_log.close()
+    await engine.dispose()
+
+
+async def test_a_woken_consumer_does_not_poll_at_its_interval(
+    databases: DatabaseFactory, event_log: SqlEventLog, monkeypatch
+) -> None:
+    """While appends wake it, a consumer looks at the log only every `LISTENING_POLL_SECONDS`
+    (here ten minutes), whatever its interval; without wake-ups, every interval."""
+    applied: list[int] = []
+    seen = asyncio.Event()
+    consumer, engine = await consumer_of_things(databases, event_log, applied, seen)
+    rounds = 0
+    catch_up = consumer.catch_up
+
+    async def counted_catch_up() -> int:
+        nonlocal rounds
+        rounds += 1
+        return await catch_up()
+
+    monkeypatch.setattr(consumer, "catch_up", counted_catch_up)
+    if databases.backend != "postgresql":
+        assert consumer.next_poll(0.01) == 0.01  # the timer is all it has
+        await engine.dispose()
+        return
+    monkeypatch.setattr(consumer_module, "LISTENING_POLL_SECONDS", NEVER)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(consumer.run_forever(interval=0.01, stop=stop))
+    await eventually(lambda: event_log.notices_appends)
+    await asyncio.sleep(0.5)  # fifty rounds, were it polling at its interval
+    assert rounds == 1 and consumer.next_poll(0.01) == NEVER
+    await event_log.append([event(1)])
+    await asyncio.wait_for(seen.wait(), PATIENCE)
+    stop.set()
+    await asyncio.wait_for(running, PATIENCE)
+    assert applied == [1] and rounds == 2
     await event_log.close()
     await engine.dispose()
 

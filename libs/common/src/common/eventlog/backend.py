@@ -35,6 +35,11 @@ class EventLog(Protocol):
         """The newest position."""
         ...
 
+    @property
+    def notices_appends(self) -> bool:
+        """True while an append ends `wait_for_append` (on PostgreSQL, while it listens)."""
+        ...
+
     async def watch_appends(self) -> None:
         """Notice appends from now on, forgetting earlier ones (call before reading)."""
         ...

@@ -37,6 +37,10 @@ Handler = Callable[[AsyncSession, LoggedEvent], Awaitable[None]]
 APPLIED = Counter("eventlog_consumer_applied_total", "Events applied", ["consumer"])
 DEAD = Counter("eventlog_consumer_dead_letters_total", "Events dead-lettered", ["consumer"])
 LAG = Gauge("eventlog_consumer_lag_events", "Log head minus checkpoint", ["consumer"])
+# How often a consumer that appends wake (PostgreSQL) looks at the log anyway, in case a wake-up
+# was lost with its connection. Polling every 0.2 s instead cost an idle indicators consumer
+# 44 ms of CPU a second, taken from an import running beside it (measured).
+LISTENING_POLL_SECONDS = 2.0
 
 
 def consumer_tables(metadata: MetaData) -> tuple[Table, Table]:
@@ -219,6 +223,11 @@ class Consumer:
         LAG.labels(self.name).set(lag)
         return lag
 
+    def next_poll(self, interval: float) -> float:
+        """Seconds until the next look at the log: `interval`, or while appends wake the
+        consumer at least `LISTENING_POLL_SECONDS`."""
+        return max(interval, LISTENING_POLL_SECONDS) if self.log.notices_appends else interval
+
     async def run_forever(self, *, interval: float, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, and start at once when the log notices an append; errors
         are logged and retried with back-off."""
@@ -228,7 +237,7 @@ class Consumer:
                 await self.log.watch_appends()
                 await self.catch_up()
                 await self.lag()
-                delay = interval
+                delay = self.next_poll(interval)
             except Exception:
                 logger.exception("consumer failed; retrying")
                 delay = min(delay * 2, 5.0)

@@ -238,6 +238,11 @@ class SqlEventLog:
         self._open_batch: tuple[int, str, list[Any]] | None = None
         self._appended = Wakeup(engine, APPENDED_CHANNEL)
 
+    @property
+    def notices_appends(self) -> bool:
+        """True while an append ends `wait_for_append` (PostgreSQL, listening)."""
+        return self._appended.listening
+
     async def watch_appends(self) -> None:
         """Notice appends from now on (on PostgreSQL, by listening), forgetting earlier ones
         (call before reading)."""
