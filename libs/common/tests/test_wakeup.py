@@ -15,12 +15,11 @@ from common.eventlog import consumer as consumer_module
 from common.eventlog import relay as relay_module
 from common.eventlog.consumer import Consumer, consumer_tables
 from common.eventlog.envelope import Event, LoggedEvent
-from common.eventlog.outbox import Outbox
+from common.eventlog.outbox import Outbox, wake_relay
 from common.eventlog.relay import (
     HELD_LISTENING_POLL_SECONDS,
     HELD_POLL_SECONDS,
     OutboxRelay,
-    wake_relay,
 )
 from common.eventlog.sql_log import SqlEventLog
 from common.eventlog.wakeup import Wakeup, notify
@@ -222,3 +221,81 @@ async def test_wake_relay_ends_a_held_relays_wait(
     await relay.close()
     assert not relay.wakeup.listening
     assert HELD_LISTENING_POLL_SECONDS > HELD_POLL_SECONDS
+
+
+async def test_an_outbox_write_wakes_a_listening_relay(
+    databases: DatabaseFactory, producer_db, event_log: SqlEventLog, monkeypatch
+) -> None:
+    """A listening relay that is not held polls only every `LISTENING_POLL_SECONDS` (here ten
+    minutes), whatever its interval, and moves a write of `Outbox.add` when it commits;
+    without wake-ups it polls every interval."""
+    engine, _things, outbox = producer_db
+    relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test")
+    rounds = 0
+    drain = relay.drain
+
+    async def counted_drain() -> int:
+        nonlocal rounds
+        rounds += 1
+        return await drain()
+
+    monkeypatch.setattr(relay, "drain", counted_drain)
+    if databases.backend != "postgresql":
+        assert relay.next_poll(0.01) == 0.01  # the timer is all it has
+        return
+    monkeypatch.setattr(relay_module, "LISTENING_POLL_SECONDS", NEVER)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(relay.run_forever(interval=0.01, stop=stop))
+    await eventually(lambda: relay.wakeup.listening)
+    await asyncio.sleep(0.5)  # fifty rounds, were it polling at its interval
+    assert rounds == 1 and relay.next_poll(0.01) == NEVER
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        await Outbox(outbox, source="/test").add(session, event(1))
+    for _ in range(int(PATIENCE / 0.01)):
+        if await event_log.head() == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert await event_log.head() == 1 and rounds == 2
+    stop.set()
+    await asyncio.wait_for(running, PATIENCE)
+    await relay.close()
+
+
+async def test_a_woken_relay_moves_a_burst_of_writes_in_one_round(
+    databases: DatabaseFactory, producer_db, event_log: SqlEventLog, monkeypatch
+) -> None:
+    """Twenty transactions, each waking the relay, are moved in a few rounds, not twenty: a
+    woken relay starts no sooner than `WAKE_GAP_SECONDS` (here a second) after its previous
+    round began."""
+    if databases.backend != "postgresql":
+        pytest.skip("notifications are PostgreSQL's")
+    engine, _things, outbox = producer_db
+    relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test")
+    rounds = 0
+    drain = relay.drain
+
+    async def counted_drain() -> int:
+        nonlocal rounds
+        rounds += 1
+        return await drain()
+
+    monkeypatch.setattr(relay, "drain", counted_drain)
+    monkeypatch.setattr(relay_module, "LISTENING_POLL_SECONDS", NEVER)
+    monkeypatch.setattr(relay_module, "WAKE_GAP_SECONDS", 1.0)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(relay.run_forever(interval=0.01, stop=stop))
+    await eventually(lambda: relay.wakeup.listening)
+    sessionmaker = make_sessionmaker(engine)
+    for n in range(20):  # over a second or more: one round each, were each write to start one
+        async with unit_of_work(sessionmaker) as session:
+            await Outbox(outbox, source="/test").add(session, event(n))
+        await asyncio.sleep(0.05)
+    for _ in range(int(PATIENCE / 0.01)):
+        if await event_log.head() == 20:
+            break
+        await asyncio.sleep(0.01)
+    assert await event_log.head() == 20
+    assert rounds <= 5  # the first round, then one a second at most while the writes go on
+    stop.set()
+    await asyncio.wait_for(running, PATIENCE)
+    await relay.close()

@@ -7,6 +7,9 @@ whose events each keep a position of their own; the log's readers split it (ADR 
 consumers still see one event per change. Outbox and log save a row, its index entries and a
 relay round of work per event. `MAX_BATCH_EVENTS` bounds every batch the log may ever hold: it
 may grow, never shrink (readers of the log rely on it).
+
+A transaction that writes outbox rows also `wake_relay`s: on PostgreSQL its relay, listening,
+goes on when it commits instead of at its next poll, and polls only as a safety net (ADR 0012).
 """
 
 from __future__ import annotations
@@ -32,14 +35,23 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.eventlog.envelope import RECORD_COLUMNS, Event, EventRecord, encode_data
+from common.eventlog.wakeup import notify
 from common.ids import new_id
 from common.observability import request_id_var
 
 BATCH_TYPE = "cn.dinghai.skills.eventlog.batch.v1"
 MAX_BATCH_EVENTS = 5_000
+WAKE_CHANNEL = "outbox_relay_wake"
+
+
+async def wake_relay(target: AsyncConnection | AsyncSession) -> None:
+    """Wake the relays of this database when the caller's transaction commits (PostgreSQL):
+    there are rows to move, or a hold is lifted. Elsewhere nothing: they find it at their next
+    poll."""
+    await notify(target, WAKE_CHANNEL)
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -108,9 +120,10 @@ class Outbox:
         )
 
     async def add(self, session: AsyncSession, *events: Event) -> None:
-        """Write the events' outbox rows in the session's transaction."""
+        """Write the events' outbox rows in the session's transaction (and wake the relay)."""
         if events:
             await session.execute(insert(self.table), [outbox_row(e) for e in events])
+            await wake_relay(session)
 
 
 def pack(records: Sequence[Sequence[Any]]) -> list[EventRecord]:

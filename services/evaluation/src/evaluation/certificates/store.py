@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import key_array
 from common.eventlog.envelope import RECORD_COLUMNS, Event, encode_data
-from common.eventlog.outbox import Outbox, outbox_row, pack
+from common.eventlog.outbox import Outbox, outbox_row, pack, wake_relay
 from common.identifiers import normalise_id_number
 from common.pii import FieldCipher, mask_id_number, mask_name
 from evaluation.certificates.rules import Candidate
@@ -174,6 +174,7 @@ async def insert_event_rows(session: AsyncSession, rows: list[Row]) -> None:
     data: Any = bindparam("data", type_=Text)
     statement = insert(outbox).values(data=cast(data, JSON) if is_postgres(session) else data)
     await session.execute(statement, [dict(zip(OUTBOX_COLUMNS, r, strict=True)) for r in rows])
+    await wake_relay(session)
 
 
 async def insert_events(session: AsyncSession, events: list[Event]) -> None:

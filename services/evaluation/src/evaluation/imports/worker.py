@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.db import is_postgres_url, unit_of_work
-from common.eventlog.relay import wake_relay
+from common.eventlog.outbox import wake_relay
 from evaluation.context import EvaluationContext
 from evaluation.exceptions import UnsupportedUpload
 from evaluation.imports import chunks, reader
