@@ -435,6 +435,11 @@ async def run_benchmark(
         "gateway": process_pid(platform_pid, "gateway.main:create_app", str(args.port)),
         "evaluation_relay": process_pid(platform_pid, "evaluation", "relay"),
         "indicators_consumer": process_pid(platform_pid, "indicators", "consume"),
+        # The other services' relays: idle here, but polling beside the import.
+        **{
+            f"{name}_relay": process_pid(platform_pid, name, "relay")
+            for name in ("training", "finance", "awards")
+        },
     }
     paused = [pid for pid in (pids["evaluation_relay"], pids["indicators_consumer"]) if pid]
     try:
