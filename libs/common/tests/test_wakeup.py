@@ -41,6 +41,20 @@ async def eventually(condition: Callable[[], bool]) -> None:
     raise AssertionError("not within the test's patience")
 
 
+def counted(monkeypatch, target: object, method: str) -> Callable[[], int]:
+    """Count the calls of an async method of `target`; returns how many so far."""
+    calls = 0
+    original = getattr(target, method)
+
+    async def counting(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(target, method, counting)
+    return lambda: calls
+
+
 def event(n: int) -> Event:
     return Event(
         type="cn.dinghai.skills.test.thing.made.v1", source="/test", subject=str(n), data={"n": n}
@@ -149,15 +163,7 @@ async def test_a_woken_consumer_does_not_poll_at_its_interval(
     applied: list[int] = []
     seen = asyncio.Event()
     consumer, engine = await consumer_of_things(databases, event_log, applied, seen)
-    rounds = 0
-    catch_up = consumer.catch_up
-
-    async def counted_catch_up() -> int:
-        nonlocal rounds
-        rounds += 1
-        return await catch_up()
-
-    monkeypatch.setattr(consumer, "catch_up", counted_catch_up)
+    rounds = counted(monkeypatch, consumer, "catch_up")
     if databases.backend != "postgresql":
         assert consumer.next_poll(0.01) == 0.01  # the timer is all it has
         await engine.dispose()
@@ -167,12 +173,12 @@ async def test_a_woken_consumer_does_not_poll_at_its_interval(
     running = asyncio.ensure_future(consumer.run_forever(interval=0.01, stop=stop))
     await eventually(lambda: event_log.notices_appends)
     await asyncio.sleep(0.5)  # fifty rounds, were it polling at its interval
-    assert rounds == 1 and consumer.next_poll(0.01) == NEVER
+    assert rounds() == 1 and consumer.next_poll(0.01) == NEVER
     await event_log.append([event(1)])
     await asyncio.wait_for(seen.wait(), PATIENCE)
     stop.set()
     await asyncio.wait_for(running, PATIENCE)
-    assert applied == [1] and rounds == 2
+    assert applied == [1] and rounds() == 2
     await event_log.close()
     await engine.dispose()
 
@@ -231,15 +237,7 @@ async def test_an_outbox_write_wakes_a_listening_relay(
     without wake-ups it polls every interval."""
     engine, _things, outbox = producer_db
     relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test")
-    rounds = 0
-    drain = relay.drain
-
-    async def counted_drain() -> int:
-        nonlocal rounds
-        rounds += 1
-        return await drain()
-
-    monkeypatch.setattr(relay, "drain", counted_drain)
+    rounds = counted(monkeypatch, relay, "drain")
     if databases.backend != "postgresql":
         assert relay.next_poll(0.01) == 0.01  # the timer is all it has
         return
@@ -248,14 +246,14 @@ async def test_an_outbox_write_wakes_a_listening_relay(
     running = asyncio.ensure_future(relay.run_forever(interval=0.01, stop=stop))
     await eventually(lambda: relay.wakeup.listening)
     await asyncio.sleep(0.5)  # fifty rounds, were it polling at its interval
-    assert rounds == 1 and relay.next_poll(0.01) == NEVER
+    assert rounds() == 1 and relay.next_poll(0.01) == NEVER
     async with unit_of_work(make_sessionmaker(engine)) as session:
         await Outbox(outbox, source="/test").add(session, event(1))
     for _ in range(int(PATIENCE / 0.01)):
         if await event_log.head() == 1:
             break
         await asyncio.sleep(0.01)
-    assert await event_log.head() == 1 and rounds == 2
+    assert await event_log.head() == 1 and rounds() == 2
     stop.set()
     await asyncio.wait_for(running, PATIENCE)
     await relay.close()
@@ -271,15 +269,7 @@ async def test_a_woken_relay_moves_a_burst_of_writes_in_one_round(
         pytest.skip("notifications are PostgreSQL's")
     engine, _things, outbox = producer_db
     relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test")
-    rounds = 0
-    drain = relay.drain
-
-    async def counted_drain() -> int:
-        nonlocal rounds
-        rounds += 1
-        return await drain()
-
-    monkeypatch.setattr(relay, "drain", counted_drain)
+    rounds = counted(monkeypatch, relay, "drain")
     monkeypatch.setattr(relay_module, "LISTENING_POLL_SECONDS", NEVER)
     monkeypatch.setattr(relay_module, "WAKE_GAP_SECONDS", 1.0)
     stop = asyncio.Event()
@@ -295,7 +285,7 @@ async def test_a_woken_relay_moves_a_burst_of_writes_in_one_round(
             break
         await asyncio.sleep(0.01)
     assert await event_log.head() == 20
-    assert rounds <= 5  # the first round, then one a second at most while the writes go on
+    assert rounds() <= 5  # the first round, then one a second at most while the writes go on
     stop.set()
     await asyncio.wait_for(running, PATIENCE)
     await relay.close()
