@@ -11,8 +11,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import make_engine, make_sessionmaker, new_metadata, unit_of_work
-from common.eventlog import consumer as consumer_module
 from common.eventlog import relay as relay_module
+from common.eventlog import wakeup as wakeup_module
 from common.eventlog.consumer import Consumer, consumer_tables
 from common.eventlog.envelope import Event, LoggedEvent
 from common.eventlog.outbox import Outbox, wake_relay
@@ -168,7 +168,7 @@ async def test_a_woken_consumer_does_not_poll_at_its_interval(
         assert consumer.next_poll(0.01) == 0.01  # the timer is all it has
         await engine.dispose()
         return
-    monkeypatch.setattr(consumer_module, "LISTENING_POLL_SECONDS", NEVER)
+    monkeypatch.setattr(wakeup_module, "LISTENING_POLL_SECONDS", NEVER)
     stop = asyncio.Event()
     running = asyncio.ensure_future(consumer.run_forever(interval=0.01, stop=stop))
     await eventually(lambda: event_log.notices_appends)
@@ -241,7 +241,7 @@ async def test_an_outbox_write_wakes_a_listening_relay(
     if databases.backend != "postgresql":
         assert relay.next_poll(0.01) == 0.01  # the timer is all it has
         return
-    monkeypatch.setattr(relay_module, "LISTENING_POLL_SECONDS", NEVER)
+    monkeypatch.setattr(wakeup_module, "LISTENING_POLL_SECONDS", NEVER)
     stop = asyncio.Event()
     running = asyncio.ensure_future(relay.run_forever(interval=0.01, stop=stop))
     await eventually(lambda: relay.wakeup.listening)
@@ -270,7 +270,7 @@ async def test_a_woken_relay_moves_a_burst_of_writes_in_one_round(
     engine, _things, outbox = producer_db
     relay = OutboxRelay(engine=engine, table=outbox, log=event_log, source="/test")
     rounds = counted(monkeypatch, relay, "drain")
-    monkeypatch.setattr(relay_module, "LISTENING_POLL_SECONDS", NEVER)
+    monkeypatch.setattr(wakeup_module, "LISTENING_POLL_SECONDS", NEVER)
     monkeypatch.setattr(relay_module, "WAKE_GAP_SECONDS", 1.0)
     stop = asyncio.Event()
     running = asyncio.ensure_future(relay.run_forever(interval=0.01, stop=stop))

@@ -30,17 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.db import unit_of_work
 from common.eventlog.backend import EventLog
 from common.eventlog.envelope import LoggedEvent
-from common.eventlog.wakeup import stopped_within
+from common.eventlog.wakeup import poll_interval, stopped_within
 
 logger = logging.getLogger("common.eventlog.consumer")
 Handler = Callable[[AsyncSession, LoggedEvent], Awaitable[None]]
 APPLIED = Counter("eventlog_consumer_applied_total", "Events applied", ["consumer"])
 DEAD = Counter("eventlog_consumer_dead_letters_total", "Events dead-lettered", ["consumer"])
 LAG = Gauge("eventlog_consumer_lag_events", "Log head minus checkpoint", ["consumer"])
-# How often a consumer that appends wake (PostgreSQL) looks at the log anyway, in case a wake-up
-# was lost with its connection. Polling every 0.2 s instead cost an idle indicators consumer
-# 44 ms of CPU a second, taken from an import running beside it (measured).
-LISTENING_POLL_SECONDS = 2.0
 
 
 def consumer_tables(metadata: MetaData) -> tuple[Table, Table]:
@@ -224,9 +220,9 @@ class Consumer:
         return lag
 
     def next_poll(self, interval: float) -> float:
-        """Seconds until the next look at the log: `interval`, or while appends wake the
-        consumer at least `LISTENING_POLL_SECONDS`."""
-        return max(interval, LISTENING_POLL_SECONDS) if self.log.notices_appends else interval
+        """Seconds until the next look at the log (`poll_interval`: longer while appends wake
+        the consumer)."""
+        return poll_interval(interval, listening=self.log.notices_appends)
 
     async def run_forever(self, *, interval: float, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, and start at once when the log notices an append; errors

@@ -8,9 +8,9 @@ on SQLite the claim transaction holds the database write lock.
 
 On PostgreSQL the relay listens (`common.eventlog.wakeup`): a transaction that writes outbox
 rows `wake_relay`s (`Outbox.add` does), and the relay goes on when it commits; it polls only
-every `LISTENING_POLL_SECONDS`, as a safety net. Woken, it first waits until `WAKE_GAP_SECONDS`
-after its previous round began, so that a burst of writes goes in one batch. Elsewhere it polls
-every `interval`.
+every `LISTENING_POLL_SECONDS` of `wakeup`, as a safety net. Woken, it first waits until
+`WAKE_GAP_SECONDS` after its previous round began, so that a burst of writes goes in one batch.
+Elsewhere it polls every `interval`.
 
 A service may ask its relay to wait while bulk work runs (`hold`, checked before each claim; at
 most `hold_max_seconds` at a stretch), so that the bulk work has the machine to itself: its
@@ -34,7 +34,7 @@ from common.collector import collector_paused
 from common.eventlog.backend import EventLog
 from common.eventlog.envelope import EventRecord
 from common.eventlog.outbox import WAKE_CHANNEL, batch_events, records_query
-from common.eventlog.wakeup import Wakeup, stopped_within
+from common.eventlog.wakeup import Wakeup, poll_interval, stopped_within
 
 logger = logging.getLogger("common.eventlog.relay")
 RELAYED = Counter("outbox_relayed_events_total", "Outbox events copied to the log", ["source"])
@@ -48,10 +48,6 @@ Hold = Callable[[AsyncConnection], Awaitable[bool]]
 # every `HELD_LISTENING_POLL_SECONDS` in case it missed that.
 HELD_POLL_SECONDS = 0.05
 HELD_LISTENING_POLL_SECONDS = 0.5
-# How often a listening relay that is not held looks at its outbox anyway, in case a wake-up was
-# lost with its connection. Polling every 0.2 s, an idle relay took 25 ms of CPU a second, and
-# the platform's four took a tenth of a core from an import running beside them (measured).
-LISTENING_POLL_SECONDS = 2.0
 # A woken relay starts its next round no sooner than this after its previous one began: under a
 # steady stream of requests, each a transaction that wakes it, it moves them in batches (at most
 # ten rounds a second) instead of one round per request.
@@ -176,12 +172,12 @@ class OutboxRelay:
         return int(count)
 
     def next_poll(self, interval: float) -> float:
-        """Seconds until the next poll: `interval` (listening for `wake_relay`, at least
-        `LISTENING_POLL_SECONDS`), or while held `HELD_POLL_SECONDS` (listening,
+        """Seconds until the next poll: `poll_interval` (longer while listening for
+        `wake_relay`), or while held `HELD_POLL_SECONDS` (listening,
         `HELD_LISTENING_POLL_SECONDS`)."""
         listening = self.wakeup.listening
         if self._held_since is None:
-            return max(interval, LISTENING_POLL_SECONDS) if listening else interval
+            return poll_interval(interval, listening=listening)
         if listening:
             return HELD_LISTENING_POLL_SECONDS
         return min(interval, HELD_POLL_SECONDS)
